@@ -1,0 +1,89 @@
+"""Helpers shared by the CLI commands: config options, friendly errors, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from coral_inference.config import RuntimeDescriptor
+    from coral_inference.plugins import PluginManager
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_options(func: F) -> F:
+    """``-c/--config FILE``, ``--set KEY=VALUE`` (repeatable) and ``--no-env``."""
+    func = click.option(
+        "--no-env", is_flag=True, help="Ignore CORAL_* environment variables."
+    )(func)
+    func = click.option(
+        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override one config key (VALUE is YAML), e.g. --set patches.video_sink=false.",
+    )(func)
+    return click.option(
+        "-c", "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+        help="YAML or JSON config file (default: $CORAL_CONFIG, else built-in defaults).",
+    )(func)
+
+
+def load_descriptor(config_file: str | None, overrides: tuple[str, ...], no_env: bool) -> RuntimeDescriptor:
+    from coral_inference.config import load_config
+
+    return load_config(config_file, overrides=overrides, env={} if no_env else None)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can fix into one clear message and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from coral_inference.backends import BackendError
+        from coral_inference.config import ConfigError
+        from coral_inference.models.errors import ModelPackageError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            lines = "\n".join(f"  {issue}" for issue in exc.issues)
+            click.echo(f"error: invalid configuration:\n{lines}", err=True)
+            sys.exit(2)
+        except (ModelPackageError, BackendError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def plugin_manager_from_env() -> PluginManager:
+    """A plugin manager honouring the plugin filter from env/$CORAL_CONFIG, with plugins loaded.
+
+    A broken config here must not break the CLI: it falls back to no filter.
+    """
+    from coral_inference.config import ConfigError, load_config
+    from coral_inference.plugins import PluginFilter, PluginManager
+
+    try:
+        plugin_filter = PluginFilter.from_config(load_config())
+    except ConfigError:
+        plugin_filter = PluginFilter()
+    manager = PluginManager(plugin_filter)
+    manager.discover()
+    return manager
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain left-aligned text table."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""``coral plugins list``: a metadata read of every discovered plugin."""
+
+from __future__ import annotations
+
+import click
+
+from coral_inference.cli.common import config_options, echo_json, friendly_errors, load_descriptor, table
+
+
+@click.group()
+def plugins() -> None:
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@click.option("--group", type=click.Choice(["backends", "patches", "workflows"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@config_options
+@friendly_errors
+def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_env) -> None:
+    """List every plugin with its status and the reason.
+
+    Statuses: loaded, disabled (by config), incompatible (version ranges, never imported),
+    failed (import or hook error), invalid (hook names or arguments wrong). The NAME column is
+    what plugins.disabled / CORAL_PLUGINS__DISABLED accept.
+    """
+    from coral_inference.plugins import GROUPS, PluginFilter, PluginManager
+
+    descriptor = load_descriptor(config_file, overrides, no_env)
+    manager = PluginManager(PluginFilter.from_config(descriptor))
+    records = manager.discover([group] if group else list(GROUPS))
+    if as_json:
+        echo_json([r.to_dict() for r in records])
+        return
+    if not records:
+        click.echo("no plugins found")
+        return
+    rows = [
+        [r.name, r.group, f"{r.distribution or '-'} {r.version or ''}".strip(), r.status,
+         ",".join(r.hooks) or "-", r.reason or "-"]
+        for r in records
+    ]
+    click.echo(table(rows, ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REASON"]))

@@ -1,0 +1,66 @@
+"""``coral doctor``: what this machine has, what works, and what to install next."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform as _platform
+from collections import Counter
+from typing import Any
+
+from coral_inference import compat
+from coral_inference.config import RuntimeDescriptor
+from coral_inference.plugins import PluginFilter, PluginManager
+from coral_inference.runtime import DEVICE_TREE_COMPATIBLE, JETSON_RELEASE, detect_platform
+
+
+def _device_tree() -> str:
+    try:
+        return DEVICE_TREE_COMPATIBLE.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "not present"
+
+
+def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
+    """A JSON-able report; never imports ``inference`` itself, only plugins that load."""
+    platform = detect_platform(config.get("platform", "auto"))
+    inference = compat.installed_inference()
+    manager = PluginManager(PluginFilter.from_config(config))
+    manager.discover()
+    backends = {}
+    for plugin, adapter in manager.register_backends():
+        try:
+            status = adapter.availability()
+            backends[adapter.name] = f"{'available' if status.available else 'unavailable'}: {status.reason} (plugin {plugin})"
+        except Exception as exc:  # noqa: BLE001
+            backends[adapter.name] = f"unavailable: availability() raised {exc!r} (plugin {plugin})"
+    statuses = Counter(r.status for r in manager.records.values())
+    advice = []
+    if not inference.installed:
+        advice.append("install inference: pip install 'coral-inference[cpu]' (or [gpu] / [full])")
+    elif importlib.util.find_spec("uvicorn") is None:
+        advice.append("the HTTP server / stream manager need inference's http extra: "
+                      f"pip install '{inference.distribution}[http]'")
+    if not any(v.startswith("available") for v in backends.values()):
+        advice.append("no usable backend: pip install coral-inference-onnx"
+                      + (" (or coral-inference-rknn on the board)" if platform == "rknn" else ""))
+    if platform == "rknn" and "rknn" not in backends:
+        advice.append("this is a Rockchip board: pip install coral-inference-rknn")
+    for record in manager.problems():
+        advice.append(f"{record.label} is {record.status}: {record.reason}")
+    return {
+        "system": {
+            "python": f"{_platform.python_implementation()} {_platform.python_version()}",
+            "machine": f"{_platform.system()} {_platform.machine()}",
+            "platform": f"{platform} (config platform: {config.get('platform')})",
+            "device_tree": _device_tree(),
+            "jetson_release": str(JETSON_RELEASE) if JETSON_RELEASE.exists() else "not present",
+        },
+        "inference": {
+            "version": inference.version or "not installed",
+            "distribution": inference.distribution or "-",
+            "coral_inference": compat.core_version(),
+        },
+        "backends": backends or {"-": "no backend plugin installed"},
+        "plugins": dict(statuses) or {"-": "no plugins found"},
+        "next_steps": advice or ["nothing: all good"],
+    }

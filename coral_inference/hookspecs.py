@@ -1,0 +1,103 @@
+"""The hook specifications: the public contract between coral-inference and its plugins.
+
+A plugin is a module (or any object) with functions marked ``@coral_inference.hookimpl`` whose
+names match the functions below, registered through one of the entry-point groups
+``coral_inference.backends``, ``coral_inference.patches`` or ``coral_inference.workflows``.
+A hookimpl may accept any subset of a spec's arguments.
+
+The runtime calls every implementation on its own, so one plugin raising never stops the others:
+the exception is recorded against that plugin (status ``failed``) and the call goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from coral_inference.backends import BackendAdapter
+    from coral_inference.models.decoders import Decoder
+    from coral_inference.patching import PatchContext, PatchRecord
+    from coral_inference.runtime import RuntimeContext
+
+PROJECT_NAME = "coral_inference"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_backend(register: Callable[[BackendAdapter], None]) -> None:
+    """Register chip backends (ONNX Runtime, RKNN, ...).
+
+    Called once per :func:`coral_inference.init`, after plugins are loaded and before patches are
+    applied. Call ``register(adapter)`` once per backend; ``adapter`` follows
+    :class:`coral_inference.backends.BackendAdapter` (a ``name``, the weight ``formats`` it loads,
+    a cheap ``availability()`` probe and ``create_session()``). Import heavy runtimes lazily,
+    inside ``create_session``, so listing plugins stays fast. Returns nothing.
+    """
+
+
+@hookspec
+def register_decoder(register: Callable[[str, Decoder], None]) -> None:
+    """Register output decoders for model packages (the manifest's ``decoder.type``).
+
+    Called once per :func:`coral_inference.init`. Call ``register(name, decoder)`` where
+    ``decoder(outputs, manifest) -> Detections`` turns raw model outputs into boxes in model-input
+    pixels; the runtime maps them back to the source frame. Returns nothing.
+    """
+
+
+@hookspec
+def apply_patch(context: PatchContext) -> PatchRecord | None:
+    """Apply one patch to ``inference`` and say what happened.
+
+    Called once per :func:`coral_inference.init`, in plugin-name order with the built-in patches
+    first, after backends are registered. Declare the patch as a
+    :class:`coral_inference.patching.Patch` (name, supported ``inference`` range, the upstream
+    attributes it replaces) and ``return context.apply(patch)``: the runtime then skips it with a
+    reason when it is disabled in config or out of range, resolves every target before changing
+    anything, applies it once per process however often ``init`` runs, and reverts it on
+    :func:`coral_inference.shutdown`. Return ``None`` when the plugin has nothing to apply here.
+    """
+
+
+@hookspec
+def register_workflow_block(register: Callable[[type], None]) -> None:
+    """Register workflow block classes for ``inference``'s workflows engine.
+
+    Called once per :func:`coral_inference.init`. Call ``register(block_class)`` for each block
+    (a ``WorkflowBlock`` subclass with its manifest). The runtime hands them to ``inference``
+    through its ``WORKFLOWS_PLUGINS`` loader, so they appear in workflow definitions and the
+    blocks description endpoint. Returns nothing.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``coral`` command line.
+
+    Called once when the ``coral`` CLI starts, with the root click group; add commands with
+    ``@cli.command()`` or ``cli.add_command(...)``. Keep imports inside the command bodies.
+    Returns nothing.
+    """
+
+
+@hookspec
+def runtime_started(context: RuntimeContext) -> None:
+    """Called at the end of :func:`coral_inference.init`, with the ready context.
+
+    Use it to start services that need the backends and patches in place. Returns nothing.
+    """
+
+
+@hookspec
+def runtime_stopping(context: RuntimeContext) -> None:
+    """Called at the start of :func:`coral_inference.shutdown`, before patches are reverted.
+
+    Flush and close what ``runtime_started`` opened. Returns nothing.
+    """

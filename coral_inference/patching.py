@@ -1,0 +1,208 @@
+"""Declared, version-gated, revertible patches of ``inference`` attributes.
+
+A patch plugin declares a :class:`Patch` and returns ``context.apply(patch)`` from its
+``apply_patch`` hook. The runtime then owns the life cycle:
+
+* disabled in config -> ``disabled``; ``inference`` out of the declared range -> ``skipped``;
+* every declared target is resolved *before* anything changes, so a missing upstream attribute
+  skips the patch with its name instead of half-applying it;
+* :meth:`Patch.install` changes attributes only through the :class:`Patcher` it is given, which
+  remembers the originals; if ``install`` raises, what it did is rolled back (``failed``);
+* a patch is applied once per process: the next ``init`` finds it applied and keeps it;
+* :func:`revert_all` restores every original in reverse order (identity-equal).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from coral_inference import compat
+
+if TYPE_CHECKING:
+    from coral_inference.config import RuntimeDescriptor
+
+log = logging.getLogger(__name__)
+
+APPLIED, SKIPPED, DISABLED, FAILED = "applied", "skipped", "disabled", "failed"
+_MISSING = object()
+
+
+@dataclass
+class PatchRecord:
+    """The outcome of one patch; ``revert`` is set while it is applied."""
+
+    name: str
+    status: str
+    reason: str
+    inference_range: str = ""
+    targets: list[str] = field(default_factory=list)
+    plugin: str | None = None
+    revert: Callable[[], None] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "inference_range": self.inference_range,
+            "targets": list(self.targets),
+            "plugin": self.plugin,
+        }
+
+
+class Patcher:
+    """Sets attributes on behalf of one patch and can put every original back."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._undo: list[tuple[object, str, object]] = []
+
+    def replace(self, owner: object, attribute: str, value: object) -> object:
+        """Set ``owner.attribute = value``; return the attribute's current (original) value."""
+        original = getattr(owner, attribute)
+        self._undo.append((owner, attribute, vars(owner).get(attribute, _MISSING)))
+        setattr(owner, attribute, value)
+        return original
+
+    def wrap(self, owner: object, attribute: str, make_wrapper: Callable[[Any], Any]) -> None:
+        """Replace ``owner.attribute`` with ``make_wrapper(original)``."""
+        original = getattr(owner, attribute)
+        wrapper = make_wrapper(original)
+        wrapper.__coral_patch__ = self.name
+        wrapper.__wrapped__ = original
+        self.replace(owner, attribute, wrapper)
+
+    def undo(self) -> None:
+        """Restore every changed attribute, newest first."""
+        while self._undo:
+            owner, attribute, original = self._undo.pop()
+            if original is _MISSING:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, original)
+
+
+class Patch:
+    """Base class of a patch: subclasses set the class attributes and implement ``install``."""
+
+    #: The name used in config (``patches.<name>``) and in ``state``.
+    name: str = ""
+    description: str = ""
+    #: PEP 440 range of ``inference`` versions the patch was written and tested for.
+    inference: str = ""
+    #: ``"module:Qualified.attr"`` paths the patch needs; all resolved before installing.
+    targets: tuple[str, ...] = ()
+
+    def install(self, patcher: Patcher, targets: dict[str, Any], context: PatchContext) -> None:
+        """Make the change through ``patcher``; ``targets`` maps each declared path to its
+        resolved object."""
+        raise NotImplementedError
+
+    def uninstall(self) -> None:
+        """Release what ``install`` started besides attributes (threads, files). Optional."""
+
+
+_lock = threading.RLock()
+_applied: dict[str, tuple[PatchRecord, Patcher, Patch]] = {}
+
+
+class PatchContext:
+    """What ``apply_patch`` hooks receive: the configuration and the means to apply a patch."""
+
+    def __init__(
+        self,
+        config: RuntimeDescriptor,
+        inference: compat.InstalledInference,
+        platform: str,
+        plugin: str | None = None,
+    ) -> None:
+        self.config = config
+        self.inference = inference
+        self.platform = platform
+        self.plugin = plugin
+
+    def for_plugin(self, plugin: str) -> PatchContext:
+        return PatchContext(self.config, self.inference, self.platform, plugin)
+
+    def enabled(self, name: str) -> bool:
+        """Whether ``patches.<name>`` is on (patches not named in config default to on)."""
+        return bool(self.config.get(f"patches.{name}", True))
+
+    def apply(self, patch: Patch) -> PatchRecord:
+        """Apply ``patch`` unless it is disabled, out of range, or already applied."""
+        record = PatchRecord(
+            patch.name, SKIPPED, "", patch.inference, list(patch.targets), self.plugin
+        )
+        with _lock:
+            if patch.name in _applied:
+                previous = _applied[patch.name][0]
+                if not self.enabled(patch.name):
+                    revert(patch.name)
+                    record.status, record.reason = DISABLED, f"patches.{patch.name} is off"
+                    return record
+                previous.reason = f"already applied in this process ({previous.reason})"
+                return previous
+            if not self.enabled(patch.name):
+                record.status, record.reason = DISABLED, f"patches.{patch.name} is off"
+                return record
+            check = compat.check_range(self.inference.version, patch.inference)
+            if not check.ok:
+                record.reason = check.reason
+                return record
+            resolved: dict[str, Any] = {}
+            for path in patch.targets:
+                try:
+                    resolved[path] = compat.import_object(path)
+                except ImportError as exc:
+                    record.reason = f"{exc} (inference {self.inference.version})"
+                    return record
+            patcher = Patcher(patch.name)
+            try:
+                patch.install(patcher, resolved, self)
+            except Exception as exc:  # noqa: BLE001 - never leave a half-applied patch
+                patcher.undo()
+                record.status = FAILED
+                record.reason = f"install raised {type(exc).__name__}: {exc}; rolled back"
+                log.warning("patch %s failed: %s", patch.name, exc)
+                return record
+            record.status, record.reason = APPLIED, check.reason
+            record.revert = lambda: revert(patch.name)
+            _applied[patch.name] = (record, patcher, patch)
+            return record
+
+
+def revert(name: str) -> bool:
+    """Revert one applied patch; False if it was not applied."""
+    with _lock:
+        entry = _applied.pop(name, None)
+        if entry is None:
+            return False
+        record, patcher, patch = entry
+        try:
+            patch.uninstall()
+        finally:
+            patcher.undo()
+            record.revert = None
+            record.status, record.reason = SKIPPED, "reverted"
+        return True
+
+
+def revert_all() -> list[str]:
+    """Revert every applied patch, newest first; return their names."""
+    with _lock:
+        names = list(reversed(_applied))
+        for name in names:
+            try:
+                revert(name)
+            except Exception:  # noqa: BLE001 - keep reverting the rest
+                log.exception("reverting patch %s failed", name)
+        return names
+
+
+def applied_patches() -> list[str]:
+    with _lock:
+        return list(_applied)

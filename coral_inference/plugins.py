@@ -1,0 +1,334 @@
+"""Plugin discovery, version gating, isolation and listing.
+
+Each entry point in the groups below goes through the same steps, and the first one that fails
+decides its record:
+
+1. allow/deny list (``plugins.only`` / ``plugins.disabled``) -> ``disabled``
+2. its distribution's ``Requires-Dist`` on ``coral-inference`` / ``inference`` checked against
+   what is installed, **before** importing anything -> ``incompatible``
+3. import of the entry point's object -> ``failed``
+4. registration and pluggy's validation (unknown hooks, unknown arguments) -> ``invalid``
+
+Later, an exception raised inside one of its hooks turns a loaded plugin into ``failed``.
+Every other plugin still loads. This deliberately does not use pluggy's
+``load_setuptools_entrypoints``, which stops at the first broken plugin.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+from packaging.utils import canonicalize_name
+
+from coral_inference import compat, hookspecs
+from coral_inference.backends import BackendAdapter
+from coral_inference.patching import PatchContext, PatchRecord
+
+if TYPE_CHECKING:
+    import click
+
+    from coral_inference.config import RuntimeDescriptor
+    from coral_inference.models.decoders import Decoder
+    from coral_inference.runtime import RuntimeContext
+
+log = logging.getLogger(__name__)
+
+GROUPS: dict[str, str] = {
+    "backends": "coral_inference.backends",
+    "patches": "coral_inference.patches",
+    "workflows": "coral_inference.workflows",
+}
+
+LOADED, DISABLED, INCOMPATIBLE, FAILED, INVALID = (
+    "loaded",
+    "disabled",
+    "incompatible",
+    "failed",
+    "invalid",
+)
+PROBLEM_STATUSES = frozenset({INCOMPATIBLE, FAILED, INVALID})
+
+
+@dataclass
+class PluginRecord:
+    """What is known about one discovered plugin; the rows of ``coral plugins list``."""
+
+    name: str
+    group: str
+    entry_point: str
+    distribution: str | None
+    version: str | None
+    status: str = LOADED
+    reason: str = ""
+    hooks: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        dist = f"{self.distribution} {self.version}" if self.distribution else "no distribution"
+        return f"plugin {self.name!r} ({dist})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PluginFilter:
+    """Which plugins the configuration allows: a deny list and an optional allow list."""
+
+    disabled: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: RuntimeDescriptor) -> PluginFilter:
+        only = config.get("plugins.only")
+        return cls(
+            disabled=frozenset(config.get("plugins.disabled") or ()),
+            only=None if only is None else frozenset(only),
+        )
+
+    def reason_to_skip(self, name: str) -> str | None:
+        if name in self.disabled:
+            return "disabled by plugins.disabled"
+        if self.only is not None and name not in self.only:
+            return "not listed in plugins.only"
+        return None
+
+
+def _entry_points(groups: Iterable[str]) -> Iterator[tuple[str, metadata.EntryPoint]]:
+    """One pass over installed distributions (first on ``sys.path`` wins, as in
+    ``importlib.metadata.entry_points``), yielding (short group, entry point)."""
+    wanted = {GROUPS[g]: g for g in groups}
+    seen_dists: set[str] = set()
+    for dist in metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"] or "")
+        if name in seen_dists:
+            continue
+        seen_dists.add(name)
+        for ep in dist.entry_points:
+            group = wanted.get(ep.group)
+            if group is not None:
+                yield group, ep
+
+
+def _gate(
+    record: PluginRecord, requires: list[str] | None, inference: compat.InstalledInference
+) -> str | None:
+    """Return why the plugin's declared requirements rule it out here, or None."""
+    for requirement in compat.gated_requirements(requires):
+        record.requires.append(str(requirement))
+        target = compat.requirement_targets(requirement)
+        if target == compat.CORE_DISTRIBUTION:
+            check = compat.check_range(
+                compat.core_version(), str(requirement.specifier), what="coral-inference"
+            )
+        else:
+            check = compat.check_range(
+                inference.version, str(requirement.specifier), what=requirement.name
+            )
+        if not check.ok:
+            return f"{check.reason}; install a version of {record.name!r} that supports it"
+    return None
+
+
+class PluginManager:
+    """The hook host: discovers, gates, loads and calls plugins, one typed method per hook."""
+
+    def __init__(self, plugin_filter: PluginFilter | None = None) -> None:
+        self.filter = plugin_filter or PluginFilter()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def discover(self, groups: Iterable[str] = GROUPS, *, load: bool = True) -> list[PluginRecord]:
+        """Walk the entry points once; gate and (with ``load``) import and register each."""
+        inference = compat.installed_inference()
+        for group, ep in _entry_points(groups):
+            dist = ep.dist
+            record = PluginRecord(
+                name=ep.name,
+                group=group,
+                entry_point=ep.value,
+                distribution=dist.metadata["Name"] if dist is not None else None,
+                version=dist.version if dist is not None else None,
+            )
+            if ep.name in self.records:
+                other = self.records[ep.name]
+                record.status = INVALID
+                record.reason = (
+                    f"name {ep.name!r} is already used by {other.label} in group {other.group!r};"
+                    " rename one of the entry points"
+                )
+                self.records[f"{group}:{ep.name}"] = record
+                continue
+            self.records[ep.name] = record
+            skip = self.filter.reason_to_skip(ep.name)
+            if skip:
+                record.status, record.reason = DISABLED, skip
+                continue
+            blocked = _gate(record, dist.requires if dist is not None else None, inference)
+            if blocked:
+                record.status, record.reason = INCOMPATIBLE, blocked
+                continue
+            if load:
+                self._load(record, ep.load)
+        return list(self.records.values())
+
+    def register_path(self, path: str, *, group: str = "backends") -> PluginRecord:
+        """Load a plugin named by import path (the ``backends.modules`` config entries)."""
+        record = PluginRecord(path, group, path, None, None)
+        self.records[path] = record
+        skip = self.filter.reason_to_skip(path)
+        if skip:
+            record.status, record.reason = DISABLED, skip
+        else:
+            self._load(record, lambda: compat.import_object(path))
+        return record
+
+    def _load(self, record: PluginRecord, load: Callable[[], object]) -> None:
+        try:
+            plugin = load()
+        except BaseException as exc:  # noqa: BLE001 - a plugin's SystemExit must not exit us
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            record.status = FAILED
+            record.reason = (
+                f"importing {record.entry_point!r} raised {type(exc).__name__}: {exc}; "
+                f"fix or uninstall {record.distribution or record.name!r}, or disable it"
+            )
+            log.debug("%s failed to import: %s", record.label, exc)
+            return
+        try:
+            self.pm.register(plugin, name=record.name)
+            self.pm.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            record.status = INVALID
+            detail = " ".join(str(exc).split()).replace(f" in plugin {plugin!r}", "")
+            record.reason = f"{detail}; check hook names and arguments against coral_inference.hookspecs"
+            log.debug("%s is invalid: %s", record.label, detail)
+            return
+        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        if not record.hooks:
+            self.pm.unregister(plugin)
+            record.status = INVALID
+            record.reason = (
+                f"{record.entry_point!r} has no @coral_inference.hookimpl functions; "
+                "the entry point must name the module that holds them"
+            )
+
+    # -- calling hooks: one typed method per hook ---------------------------------------------
+
+    def register_backends(self) -> list[tuple[str, BackendAdapter]]:
+        """(plugin name, adapter) for every backend registered by a loaded plugin."""
+        out = []
+        for record, adapter in self._collect("register_backend"):
+            if isinstance(adapter, BackendAdapter):
+                out.append((record.name, adapter))
+            else:
+                self.mark_failed(record, f"register_backend got {adapter!r}, not a BackendAdapter")
+        return out
+
+    def register_decoders(self) -> list[tuple[str, Decoder]]:
+        """(decoder name, decoder) pairs registered with ``register(name, decoder)``."""
+        out = []
+        for record, item in self._collect("register_decoder"):
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
+                out.append(item)
+            else:
+                self.mark_failed(record, f"register_decoder expects register(name, decoder), got {item!r}")
+        return out
+
+    def apply_patches(self, context: PatchContext) -> list[PatchRecord]:
+        """Call each ``apply_patch`` (built-ins first, then by plugin name) and collect records."""
+        records = []
+        for record, result in self._call_each("apply_patch", context, per_plugin=True):
+            if result is None:
+                continue
+            if isinstance(result, PatchRecord):
+                records.append(result)
+            else:
+                record.status = INVALID
+                record.reason = f"apply_patch returned {result!r}; expected a PatchRecord or None"
+        return records
+
+    def register_workflow_blocks(self) -> list[type]:
+        blocks = []
+        for record, block in self._collect("register_workflow_block"):
+            if isinstance(block, type):
+                blocks.append(block)
+            else:
+                self.mark_failed(record, f"register_workflow_block got {block!r}, not a class")
+        return blocks
+
+    def register_commands(self, cli: click.Group) -> None:
+        self._call_each("register_commands", cli)
+
+    def runtime_started(self, context: RuntimeContext) -> None:
+        self._call_each("runtime_started", context)
+
+    def runtime_stopping(self, context: RuntimeContext) -> None:
+        self._call_each("runtime_stopping", context)
+
+    def mark_failed(self, record: PluginRecord, reason: str) -> None:
+        """Record a runtime failure of a loaded plugin."""
+        record.status, record.reason = FAILED, reason
+        log.debug("%s failed: %s", record.label, reason)
+
+    def _implementations(self, hook_name: str) -> list[tuple[PluginRecord, Any]]:
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        found = [(self.records[impl.plugin_name], impl) for impl in impls]
+        found = [(record, impl) for record, impl in found if record.status == LOADED]
+        # Built-in plugins (shipped by coral-inference itself) first, then by name.
+        found.sort(key=lambda p: (p[0].distribution != compat.CORE_DISTRIBUTION, p[0].name))
+        return found
+
+    def _call_each(
+        self, hook_name: str, argument: Any, *, per_plugin: bool = False
+    ) -> list[tuple[PluginRecord, Any]]:
+        """Call every implementation of a one-argument hook on its own.
+
+        A raising implementation marks its plugin ``failed`` and is left out of the results.
+        With ``per_plugin`` the argument's ``for_plugin(name)`` is passed instead.
+        """
+        results = []
+        for record, impl in self._implementations(hook_name):
+            value = argument.for_plugin(record.name) if per_plugin else argument
+            try:
+                results.append((record, impl.function(*[value for _ in impl.argnames])))
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self.mark_failed(record, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+        return results
+
+    def _collect(self, hook_name: str) -> list[tuple[PluginRecord, Any]]:
+        """Call a ``register(...)`` callback hook; return what each plugin registered.
+
+        What a plugin registered before raising is discarded with the failure.
+        """
+        collected: list[tuple[PluginRecord, Any]] = []
+        for record, impl in self._implementations(hook_name):
+            mine: list[Any] = []
+
+            def register(*item: Any, _into: list[Any] = mine) -> None:
+                _into.append(item[0] if len(item) == 1 else item)
+
+            try:
+                impl.function(*[register for _ in impl.argnames])
+            except Exception as exc:  # noqa: BLE001
+                self.mark_failed(record, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            collected.extend((record, item) for item in mine)
+        return collected
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def problems(self) -> list[PluginRecord]:
+        return [r for r in self.records.values() if r.status in PROBLEM_STATUSES]
