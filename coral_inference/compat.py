@@ -119,14 +119,15 @@ def check_range(version: str | None, specifier: str, *, what: str = "inference")
         return RangeCheck(False, f"invalid version range {specifier!r} for {what}: {exc}")
     if not str(spec):
         return RangeCheck(True, f"no {what} range declared")
+    shown = specifier.replace(" ", "")
     if version is None:
-        return RangeCheck(False, f"needs {what}{spec} but {what} is not installed")
+        return RangeCheck(False, f"needs {what}{shown} but {what} is not installed")
     parsed = parse_version(version)
     if parsed is None:
-        return RangeCheck(True, f"{what} {version!r} is not a version; range {spec} not checked")
+        return RangeCheck(True, f"{what} {version!r} is not a version; range {shown} not checked")
     if spec.contains(parsed, prereleases=True):
-        return RangeCheck(True, f"{what} {version} is in {spec}")
-    return RangeCheck(False, f"needs {what}{spec}, installed {what} is {version}")
+        return RangeCheck(True, f"{what} {version} is in {shown}")
+    return RangeCheck(False, f"needs {what}{shown}, installed {what} is {version}")
 
 
 def requirement_targets(requirement: Requirement) -> str | None:

@@ -28,7 +28,7 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
 
     descriptor = load_descriptor(config_file, overrides, no_env)
     manager = PluginManager(PluginFilter.from_config(descriptor))
-    records = manager.discover([group] if group else list(GROUPS))
+    records = sorted(manager.discover([group] if group else list(GROUPS)), key=lambda r: (r.group, r.name))
     if as_json:
         echo_json([r.to_dict() for r in records])
         return

@@ -1,0 +1,1 @@
+"""ONNX Runtime backend for coral-inference (registered through ``coral_inference.backends``)."""

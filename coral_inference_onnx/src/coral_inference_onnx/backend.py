@@ -1,0 +1,138 @@
+"""ONNX Runtime sessions with execution-provider selection and thread settings."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import importlib.util
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coral_inference.backends import Availability, BackendError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Distributions that provide the ``onnxruntime`` module.
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml")
+#: ``providers: auto`` takes the first of these the installed onnxruntime offers, in this order.
+AUTO_PROVIDERS = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CPUExecutionProvider",
+)
+OPTIONS = {
+    "providers": ["CPUExecutionProvider"],
+    "intra_op_threads": 0,
+    "inter_op_threads": 0,
+    "optimization": "all",
+}
+_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                 "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def _ort_distribution() -> tuple[str, str] | None:
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults merged with ``backends.options.onnx``; unknown keys and bad values rejected."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise BackendError(
+            f"backends.options.onnx: unknown option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(OPTIONS)}"
+        )
+    merged = {**OPTIONS, **options}
+    providers = merged["providers"]
+    if isinstance(providers, str):
+        providers = [providers]
+    if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
+        raise BackendError(f"backends.options.onnx.providers: expected a list of names, got {providers!r}")
+    merged["providers"] = providers
+    for key in ("intra_op_threads", "inter_op_threads"):
+        if not isinstance(merged[key], int) or isinstance(merged[key], bool) or merged[key] < 0:
+            raise BackendError(f"backends.options.onnx.{key}: expected an integer >= 0, got {merged[key]!r}")
+    if merged["optimization"] not in _OPTIMIZATION:
+        raise BackendError(
+            f"backends.options.onnx.optimization: expected one of {', '.join(_OPTIMIZATION)}, "
+            f"got {merged['optimization']!r}"
+        )
+    return merged
+
+
+def select_providers(requested: list[str], available: list[str]) -> list[str]:
+    """The providers to hand to onnxruntime; a requested one that is missing is an error."""
+    if requested == ["auto"]:
+        return [p for p in AUTO_PROVIDERS if p in available] or list(available)
+    missing = [p for p in requested if p not in available]
+    if missing:
+        raise BackendError(
+            f"backends.options.onnx.providers: {', '.join(missing)} not offered by the installed "
+            f"onnxruntime (it offers {', '.join(available)}); install the matching build "
+            "(onnxruntime-gpu for CUDA/TensorRT, onnxruntime-openvino for OpenVINO) or use 'auto'"
+        )
+    return list(requested)
+
+
+class OrtSession:
+    """One onnxruntime ``InferenceSession`` behind the shared session protocol."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        first = session.get_inputs()[0]
+        self.input_name: str = first.name
+        self.input_shape: list[Any] = list(first.shape)
+        self.providers: list[str] = session.get_providers()
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(None, {self.input_name: tensor})
+
+    def close(self) -> None:
+        self._session = None
+
+
+class OnnxBackend:
+    """The ``onnx`` backend: loads ``.onnx`` weights with onnxruntime."""
+
+    name = "onnx"
+    formats = ("onnx",)
+
+    def availability(self) -> Availability:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return Availability(False, "onnxruntime is not installed: pip install 'coral-inference-onnx[cpu]'")
+        dist = _ort_distribution()
+        label = f"{dist[0]} {dist[1]}" if dist else "onnxruntime"
+        return Availability(True, label)
+
+    def create_session(self, weights: Path, options: Mapping[str, Any]) -> OrtSession:
+        import onnxruntime as ort
+
+        settings = resolve_options(options)
+        providers = select_providers(settings["providers"], ort.get_available_providers())
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = settings["intra_op_threads"]
+        session_options.inter_op_num_threads = settings["inter_op_threads"]
+        session_options.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, _OPTIMIZATION[settings["optimization"]]
+        )
+        session_options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(weights), sess_options=session_options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(
+                f"{weights}: onnxruntime cannot load this model ({first_line}); "
+                "is the file a complete, valid ONNX model?"
+            ) from None
+        log.info("onnx session for %s on %s", weights.name, ", ".join(session.get_providers()))
+        return OrtSession(session)

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+
+from coral_inference.config import ConfigError, load_config, reference_rows, render_template
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def issues(exc_info):
+    return [str(issue) for issue in exc_info.value.issues]
+
+
+def test_defaults_without_sources():
+    config = load_config(env={})
+    assert config.get("platform") == "auto"
+    assert config.get("patches.video_sink") is True
+    assert config.get("services.metrics.batch_size") == 500
+    assert config.sources["platform"] == "default"
+
+
+def test_precedence_file_env_cli_with_sources(tmp_path):
+    path = write(tmp_path, "c.yaml", "platform: cpu\nservices:\n  metrics:\n    batch_size: 10\n    store: sqlite\n")
+    env = {"CORAL_SERVICES__METRICS__BATCH_SIZE": "20", "CORAL_ENABLE_VIDEO_SINK": "off",
+           "CORAL_RUNTIME_PLATFORM": "rknn", "CORAL_BACKEND_MODULES": "a.b, c.d"}
+    config = load_config(path, env=env, overrides=["platform=jetson", "backends.preferred=[onnx]"])
+    assert config.get("services.metrics.batch_size") == 20
+    assert config.sources["services.metrics.batch_size"] == "env CORAL_SERVICES__METRICS__BATCH_SIZE"
+    assert config.get("services.metrics.store") == "sqlite"
+    assert config.sources["services.metrics.store"] == f"file {path}:5"
+    assert config.get("patches.video_sink") is False
+    assert config.get("platform") == "jetson" and config.sources["platform"] == "--set platform"
+    assert config.get("backends.modules") == ["a.b", "c.d"]
+    assert config.get("backends.preferred") == ["onnx"]
+
+
+def test_unknown_key_names_file_line_and_suggests(tmp_path):
+    path = write(tmp_path, "c.yaml", "services:\n  metrics:\n    bach_size: 3\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    (message,) = issues(exc)
+    assert message.startswith(f"file {path}:3: services.metrics.bach_size: unknown key")
+    assert "did you mean 'batch_size'" in message
+
+
+def test_wrong_types_all_reported(tmp_path):
+    path = write(tmp_path, "c.json", json.dumps({"strict": "yes", "platform": "tpu",
+                                                 "services": {"metrics": {"buffer_max": 0}}}, indent=1))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    found = issues(exc)
+    assert len(found) == 3
+    assert any("strict: expected true or false" in m for m in found)
+    assert any("platform: expected one of auto, cpu, rknn, jetson" in m for m in found)
+    assert any("buffer_max: must be >= 1" in m for m in found)
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    path = write(tmp_path, "c.yaml", "platform: cpu\npatches:\n  video_sink: [true\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    (message,) = issues(exc)
+    assert message.startswith(f"{path}:") and "invalid YAML" in message
+
+
+def test_json_syntax_error_has_line(tmp_path):
+    path = write(tmp_path, "c.json", '{\n "platform": "cpu",\n}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    assert issues(exc)[0].startswith(f"{path}:3: invalid JSON")
+
+
+def test_top_level_must_be_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "c.yaml", "- a\n- b\n"), env={})
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+        load_config("nope.yaml", env={})
+
+
+def test_env_and_set_errors_name_their_source():
+    with pytest.raises(ConfigError) as exc:
+        load_config(env={"CORAL_PATCHES__VIDEO_SINK": "maybe", "CORAL_SERVICS__X": "1"},
+                    overrides=["services.metrics.storre=influxdb", "novalue"])
+    found = issues(exc)
+    assert "env CORAL_PATCHES__VIDEO_SINK: patches.video_sink: expected one of 1/0/true" in found[0]
+    assert any("env CORAL_SERVICS__X: servics.x: unknown key" in m for m in found)
+    assert any(m.startswith("--set services.metrics.storre: services.metrics.storre: unknown key 'storre'; did you mean 'store'") for m in found)
+    assert any("expected KEY=VALUE" in m for m in found)
+
+
+def test_open_maps_accept_any_name():
+    config = load_config(env={}, data={"patches": {"my_patch": False}, "models": {"faces": "./pkg"},
+                                       "backends": {"options": {"onnx": {"threads": 2}}}})
+    assert config.get("patches.my_patch") is False
+    assert config.get("models.faces") == "./pkg"
+    assert config.get("backends.options.onnx") == {"threads": 2}
+
+
+def test_template_round_trips(tmp_path):
+    path = write(tmp_path, "t.yaml", render_template())
+    assert load_config(path, env={}).to_dict() == load_config(env={}).to_dict()
+
+
+def test_readme_reference_matches_schema():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for key, kind, default, _ in reference_rows():
+        assert f"| `{key}` | {kind} | {f'`{default}`' if default else ''} |" in readme, key
