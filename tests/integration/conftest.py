@@ -1,0 +1,59 @@
+"""Fixtures running a real InfluxDB 1.x (Debian's ``influxdb`` package) on 127.0.0.1.
+
+``influxdb_url`` is a started server's base URL with database ``influxdb_database`` created;
+``influxdb_server`` is the same server as an InfluxDBServer (process, config, log);
+``influxdb_server_factory(port=None)`` prepares further servers (not started) for tests that
+control when a server comes up. Every server is stopped (killed if need be) after the test.
+Tests using them are skipped, saying why, when ``influxd`` is not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from coral_inference.testing.influxdb import InfluxDBServer, find_influxd
+
+
+@pytest.fixture(scope="session")
+def influxdb_database() -> str:
+    return "coral_test"
+
+
+@pytest.fixture(scope="session")
+def influxd_binary() -> str:
+    path = find_influxd()
+    if path is None:
+        pytest.skip("influxd not installed (apt-get install -y influxdb)")
+    return path
+
+
+@pytest.fixture
+def influxdb_server_factory(
+    influxd_binary: str, influxdb_database: str
+) -> Iterator[Callable[..., InfluxDBServer]]:
+    servers: list[InfluxDBServer] = []
+
+    def prepare(port: int | None = None) -> InfluxDBServer:
+        server = InfluxDBServer(
+            port=port, databases=[influxdb_database], binary=influxd_binary, startup_timeout=30
+        )
+        servers.append(server)
+        return server
+
+    yield prepare
+    for server in servers:
+        server.stop(timeout=10)
+
+
+@pytest.fixture
+def influxdb_server(
+    influxdb_server_factory: Callable[..., InfluxDBServer],
+) -> InfluxDBServer:
+    return influxdb_server_factory().start()
+
+
+@pytest.fixture
+def influxdb_url(influxdb_server: InfluxDBServer) -> str:
+    return influxdb_server.url

@@ -1,0 +1,231 @@
+"""SqliteMetricStore and InfluxDBStore (the latter against a scripted local HTTP server)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from coral_inference.sinks.metric_points import FieldValue, MetricPoint
+from coral_inference.sinks.metric_stores import (
+    InfluxDBStore,
+    SqliteMetricStore,
+    StoreRejected,
+    StoreUnavailable,
+)
+from coral_inference.testing.influxdb import free_port
+
+T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+
+
+def make_points(count: int, **fields: FieldValue) -> list[MetricPoint]:
+    return [
+        MetricPoint("pipe", "cam 1", i, T0, 10.0 + i, 30.0, i % 4, dict(fields))
+        for i in range(count)
+    ]
+
+
+# --- SQLite --------------------------------------------------------------------------------
+
+
+def test_sqlite_rows_equal_points(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "metrics.db"
+    store = SqliteMetricStore(path)
+    points = make_points(250, model="yolo", conf=0.5)
+    store.write(points[:200])
+    store.write(points[200:])
+    store.close()
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        rows = conn.execute(
+            "SELECT pipeline_id, source_id, frame_id, timestamp_ns, latency_ms, fps, detections,"
+            " fields FROM frames ORDER BY id"
+        ).fetchall()
+    assert len(rows) == len(points)
+    for row, p in zip(rows, points, strict=True):
+        assert row[:7] == (
+            p.pipeline_id,
+            str(p.source_id),
+            p.frame_id,
+            p.timestamp_ns,
+            p.latency_ms,
+            p.fps,
+            p.detections,
+        )
+        assert json.loads(row[7]) == {"model": "yolo", "conf": 0.5}
+
+
+def test_sqlite_reopens_existing_database(tmp_path: Path) -> None:
+    for _ in range(2):
+        store = SqliteMetricStore(tmp_path / "m.db")
+        store.write(make_points(3))
+        store.close()
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        assert conn.execute("SELECT count(*), min(fields) FROM frames").fetchone() == (6, "{}")
+
+
+def test_sqlite_locked_database_is_unavailable(tmp_path: Path) -> None:
+    store = SqliteMetricStore(tmp_path / "m.db", timeout=0.1)
+    blocker = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.write(make_points(1))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    store.write(make_points(1))  # usable again once the lock is gone
+    store.close()
+
+
+# --- InfluxDB over HTTP ----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 204
+    body: bytes = b""
+    delay: float = 0.0
+    hang_up: bool = False  # close the connection after replying, without saying so
+
+
+@dataclass
+class FakeInflux:
+    """Records requests; answers with the scripted replies in order (then 204)."""
+
+    url: str
+    replies: list[Reply] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)
+
+
+@pytest.fixture
+def fake_influx() -> Iterator[FakeInflux]:
+    fake = FakeInflux(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fake.requests.append((self.path, dict(self.headers), body))
+            fake.client_ports.append(self.client_address[1])
+            reply = fake.replies.pop(0) if fake.replies else Reply()
+            time.sleep(reply.delay)
+            self.send_response(reply.status)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            self.close_connection = reply.hang_up
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_influx_posts_line_protocol(fake_influx: FakeInflux) -> None:
+    store = InfluxDBStore(fake_influx.url + "/prefix/", "my db", token="s3cret", measurement="m")
+    points = make_points(3)
+    store.write(points)
+    store.write(points[:1])
+    store.close()
+
+    assert len(fake_influx.requests) == 2
+    path, headers, body = fake_influx.requests[0]
+    assert path == "/prefix/write?db=my+db&precision=ns"
+    assert headers["Authorization"] == "Token s3cret"
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert body.decode().split("\n") == [p.to_line_protocol("m") for p in points]
+
+
+def test_influx_gzip_and_no_token(fake_influx: FakeInflux) -> None:
+    store = InfluxDBStore(fake_influx.url, "db", gzip=True)
+    store.write(make_points(2))
+    store.close()
+    _, headers, body = fake_influx.requests[0]
+    assert headers["Content-Encoding"] == "gzip"
+    assert "Authorization" not in headers
+    assert gzip.decompress(body).decode() == "\n".join(p.to_line_protocol() for p in make_points(2))
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 408])
+def test_influx_retryable_statuses_are_unavailable(fake_influx: FakeInflux, status: int) -> None:
+    fake_influx.replies.append(Reply(status, b'{"error":"busy"}'))
+    store = InfluxDBStore(fake_influx.url, "db")
+    with pytest.raises(StoreUnavailable, match=f"HTTP {status}.*busy"):
+        store.write(make_points(1))
+    store.write(make_points(1))
+    store.close()
+
+
+def test_influx_bad_request_is_rejected(fake_influx: FakeInflux) -> None:
+    fake_influx.replies.append(Reply(404, b'{"error":"database not found: \\"db\\""}\n'))
+    store = InfluxDBStore(fake_influx.url, "db")
+    with pytest.raises(StoreRejected, match='HTTP 404.*database not found: "db"') as caught:
+        store.write(make_points(5))
+    assert caught.value.dropped is None
+    store.close()
+
+
+def test_influx_partial_write_reports_dropped_count(fake_influx: FakeInflux) -> None:
+    error = b'{"error":"partial write: field type conflict: input field \\"x\\" dropped=2"}'
+    fake_influx.replies.append(Reply(400, error))
+    store = InfluxDBStore(fake_influx.url, "db")
+    with pytest.raises(StoreRejected, match="partial write") as caught:
+        store.write(make_points(5))
+    assert caught.value.dropped == 2
+    store.close()
+
+
+def test_influx_connection_refused_is_unavailable() -> None:
+    store = InfluxDBStore(f"http://127.0.0.1:{free_port()}", "db", timeout=2.0)
+    with pytest.raises(StoreUnavailable, match="ConnectionRefused"):
+        store.write(make_points(1))
+    store.close()
+
+
+def test_influx_timeout_is_unavailable(fake_influx: FakeInflux) -> None:
+    fake_influx.replies.append(Reply(delay=1.0))
+    store = InfluxDBStore(fake_influx.url, "db", timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="timed out"):
+        store.write(make_points(1))
+    assert time.monotonic() - started < 0.9  # no silent second try after a timeout
+    store.close()
+
+
+def test_influx_reconnects_after_server_drops_idle_connection(fake_influx: FakeInflux) -> None:
+    fake_influx.replies.append(Reply(hang_up=True))
+    store = InfluxDBStore(fake_influx.url, "db")
+    for _ in range(3):
+        store.write(make_points(1))
+        time.sleep(0.05)  # let the hang-up reach the client socket
+    store.close()
+    first, second, third = fake_influx.client_ports
+    assert first != second == third  # a fresh connection after the hang-up, then kept alive
+
+
+def test_influx_url_is_validated() -> None:
+    with pytest.raises(ValueError, match="http"):
+        InfluxDBStore("localhost:8086", "db")
+    with pytest.raises(ValueError, match="token"):
+        InfluxDBStore("http://user:pw@localhost:8086", "db")
