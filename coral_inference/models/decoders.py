@@ -1,0 +1,253 @@
+"""Output decoders: turn raw model outputs into :class:`~.detections.Detections`.
+
+A decoder is a function ``fn(outputs, manifest, context) -> Detections`` taking the session's
+outputs for *one* image (batch dimension of 1), the package manifest and a
+:class:`DecodeContext`, and returning boxes in **model-input pixels**, confidence-thresholded and
+suppressed; the runner maps them back to the source frame. Built-ins: ``yolov8``, ``yolov5`` and
+``centerface``; plugins add more with :func:`register_decoder`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .detections import Detections
+from .errors import ModelPackageError
+from .nms import nms
+
+if TYPE_CHECKING:
+    from .manifest import ModelManifest
+
+__all__ = [
+    "DecodeContext",
+    "Decoder",
+    "available_decoders",
+    "decode_centerface",
+    "decode_yolov5",
+    "decode_yolov8",
+    "decoder_options",
+    "get_decoder",
+    "register_decoder",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecodeContext:
+    """What a decoder needs besides the outputs and the manifest.
+
+    Attributes:
+        input_size: ``(width, height)`` of the tensor that was fed to the model.
+        confidence: Minimum confidence to keep a box.
+        iou: NMS overlap threshold.
+        max_detections: Most boxes to return.
+    """
+
+    input_size: tuple[int, int]
+    confidence: float
+    iou: float
+    max_detections: int
+
+
+Decoder = Callable[[Sequence[np.ndarray], "ModelManifest", DecodeContext], Detections]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fn: Decoder
+    options: frozenset[str] | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_decoder(
+    name: str,
+    fn: Decoder,
+    *,
+    options: Iterable[str] | None = None,
+    replace: bool = False,
+) -> None:
+    """Make ``fn`` available as ``decoder.type == name`` in manifests.
+
+    Args:
+        name: The decoder type name.
+        fn: The decoder function.
+        options: The option keys the decoder accepts in the manifest's ``decoder`` object; any
+            other key is rejected on load with a did-you-mean. ``None`` accepts any key.
+        replace: Allow replacing an already registered decoder of that name.
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError(f"decoder name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"decoder {name!r} is already registered; pass replace=True to override")
+    _REGISTRY[name] = _Entry(fn, None if options is None else frozenset(options))
+    logger.debug("registered decoder %r", name)
+
+
+def get_decoder(name: str) -> Decoder:
+    """The decoder registered as ``name``; ``KeyError`` listing the available ones if none."""
+    try:
+        return _REGISTRY[name].fn
+    except KeyError:
+        raise KeyError(
+            f"no decoder {name!r}; available: {', '.join(available_decoders())}"
+        ) from None
+
+
+def available_decoders() -> tuple[str, ...]:
+    """Names of the registered decoders, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def decoder_options(name: str) -> frozenset[str] | None:
+    """The option keys decoder ``name`` accepts (``None``: any)."""
+    return _REGISTRY[name].options
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def _flag(manifest: ModelManifest, key: str) -> bool:
+    value = manifest.decoder.options.get(key, False)
+    if not isinstance(value, bool):
+        raise ModelPackageError(f"expected true or false, got {value!r}", field=f"decoder.{key}")
+    return value
+
+
+def _rows(outputs: Sequence[np.ndarray], width: int, manifest: ModelManifest) -> np.ndarray:
+    """The first output as ``(N, width)`` rows, accepting ``[1, width, N]`` or ``[1, N, width]``."""
+    if not outputs:
+        raise ValueError("the model returned no outputs")
+    out = np.asarray(outputs[0])
+    if out.ndim == 3 and out.shape[0] == 1:
+        out = out[0]
+    if out.ndim == 2 and out.shape[0] == width:
+        return out.T
+    if out.ndim == 2 and out.shape[1] == width:
+        return out
+    nc = len(manifest.classes)
+    raise ModelPackageError(
+        f"the {manifest.decoder.type} decoder expected an output of shape [1, {width}, N] or "
+        f"[1, N, {width}] for {nc} classes, got {list(np.shape(outputs[0]))}; check that "
+        "'classes' lists every class the model was trained on and that the decoder type matches "
+        "the model",
+        field="classes",
+    )
+
+
+def _cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    half = boxes[:, 2:4] * 0.5
+    return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
+
+
+def _finish(
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    context: DecodeContext,
+    class_agnostic: bool,
+) -> Detections:
+    keep = nms(
+        xyxy, scores, None if class_agnostic else class_ids, context.iou, context.max_detections
+    )
+    return Detections(
+        xyxy=xyxy[keep].astype(np.float32, copy=False),
+        confidence=scores[keep].astype(np.float32, copy=False),
+        class_id=class_ids[keep].astype(np.int64, copy=False),
+    )
+
+
+# -- built-in decoders ------------------------------------------------------------------------
+
+
+def decode_yolov8(
+    outputs: Sequence[np.ndarray], manifest: ModelManifest, context: DecodeContext
+) -> Detections:
+    """Ultralytics YOLOv8/v11 head: ``[1, 4 + nc, N]`` rows of cx, cy, w, h, class scores.
+
+    Options: ``normalized`` (boxes in 0..1, scaled by the input size), ``class_agnostic`` (NMS
+    across classes).
+    """
+    nc = len(manifest.classes)
+    rows = _rows(outputs, 4 + nc, manifest)
+    class_scores = rows[:, 4:]
+    class_ids = class_scores.argmax(axis=1)
+    scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
+    hit = scores >= context.confidence
+    boxes = _cxcywh_to_xyxy(rows[hit, :4].astype(np.float32))
+    if _flag(manifest, "normalized"):
+        boxes *= np.array(context.input_size * 2, np.float32)
+    return _finish(boxes, scores[hit], class_ids[hit], context, _flag(manifest, "class_agnostic"))
+
+
+def decode_yolov5(
+    outputs: Sequence[np.ndarray], manifest: ModelManifest, context: DecodeContext
+) -> Detections:
+    """YOLOv5/v7 head: ``[1, N, 5 + nc]`` rows of cx, cy, w, h, objectness, class scores.
+
+    A box's confidence is objectness times its best class score. Options as for ``yolov8``.
+    """
+    nc = len(manifest.classes)
+    rows = _rows(outputs, 5 + nc, manifest)
+    rows = rows[rows[:, 4] >= context.confidence]  # conf <= objectness: a cheap pre-filter
+    class_scores = rows[:, 5:] * rows[:, 4:5]
+    class_ids = class_scores.argmax(axis=1)
+    scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
+    hit = scores >= context.confidence
+    boxes = _cxcywh_to_xyxy(rows[hit, :4].astype(np.float32))
+    if _flag(manifest, "normalized"):
+        boxes *= np.array(context.input_size * 2, np.float32)
+    return _finish(boxes, scores[hit], class_ids[hit], context, _flag(manifest, "class_agnostic"))
+
+
+_CENTERFACE_STRIDE = 4
+
+
+def decode_centerface(
+    outputs: Sequence[np.ndarray], manifest: ModelManifest, context: DecodeContext
+) -> Detections:
+    """CenterFace: heatmap ``[1, 1, H/4, W/4]``, log-size ``[1, 2, ..]`` (h, w), offset
+    ``[1, 2, ..]`` (y, x) and landmarks ``[1, 10, ..]`` (unused), in that order.
+
+    Each heatmap cell at or above the confidence threshold is a face centred at
+    ``(cell + offset + 0.5) * 4`` of size ``exp(log-size) * 4``, as in CenterFace's reference
+    decoder; every face is class 0. Boxes are clipped to the input corner by corner (the
+    reference clips the top-left corner and then adds the full size, shifting faces cut by the
+    left or top edge).
+    """
+    if len(outputs) < 3:
+        raise ValueError(
+            f"the centerface decoder needs heatmap, scale and offset outputs, got {len(outputs)}"
+        )
+    heatmap = np.asarray(outputs[0])[0, 0]
+    log_size = np.asarray(outputs[1])[0]
+    offset = np.asarray(outputs[2])[0]
+    ys, xs = np.nonzero(heatmap >= context.confidence)
+    scores = heatmap[ys, xs]
+    size_hw = np.exp(log_size[:, ys, xs]) * _CENTERFACE_STRIDE
+    centre_yx = (np.stack([ys, xs]) + offset[:, ys, xs] + 0.5) * _CENTERFACE_STRIDE
+    xyxy = np.stack(
+        [
+            centre_yx[1] - size_hw[1] / 2,
+            centre_yx[0] - size_hw[0] / 2,
+            centre_yx[1] + size_hw[1] / 2,
+            centre_yx[0] + size_hw[0] / 2,
+        ],
+        axis=1,
+    ).astype(np.float32)
+    width, height = context.input_size
+    np.clip(xyxy, 0, np.array([width, height, width, height], np.float32), out=xyxy)
+    class_ids = np.zeros(len(scores), np.int64)
+    return _finish(xyxy, scores, class_ids, context, class_agnostic=True)
+
+
+register_decoder("yolov8", decode_yolov8, options=("normalized", "class_agnostic"))
+register_decoder("yolov5", decode_yolov5, options=("normalized", "class_agnostic"))
+register_decoder("centerface", decode_centerface, options=())
