@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BUILTIN_PATCHES: tuple[str, ...] = (
+    "local_models",
     "buffer_sink",
     "video_sink",
     "metric_sink",
@@ -106,7 +107,12 @@ SCHEMA = Section(
                         "batch_size": Option("int", 500, "points per write", minimum=1),
                         "flush_seconds": Option("float", 1.0, "longest wait before a write", minimum=0.01),
                         "buffer_max": Option("int", 100000, "points kept while the store is down", minimum=1),
+                        "fields": Option("list[str]", [], "extra numeric/string keys of the predictions to store, e.g. [time]"),
                     },
+                ),
+                "buffer": Section(
+                    "recent results kept per pipeline (buffer_sink)",
+                    {"size": Option("int", 64, "entries in each pipeline's ring", minimum=1)},
                 ),
                 "webrtc": Section(
                     "WebRTC preview",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +59,12 @@ class Patcher:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._undo: list[tuple[object, str, object]] = []
+        self._undo: list[tuple[Any, Any, Any, bool]] = []
 
     def replace(self, owner: object, attribute: str, value: object) -> object:
         """Set ``owner.attribute = value``; return the attribute's current (original) value."""
         original = getattr(owner, attribute)
-        self._undo.append((owner, attribute, vars(owner).get(attribute, _MISSING)))
+        self._undo.append((owner, attribute, vars(owner).get(attribute, _MISSING), False))
         setattr(owner, attribute, value)
         return original
 
@@ -76,14 +76,24 @@ class Patcher:
         wrapper.__wrapped__ = original
         self.replace(owner, attribute, wrapper)
 
+    def set_item(self, mapping: MutableMapping[Any, Any], key: Any, value: Any) -> None:
+        """Set ``mapping[key] = value`` (a registry entry); undone like an attribute."""
+        self._undo.append((mapping, key, mapping.get(key, _MISSING), True))
+        mapping[key] = value
+
     def undo(self) -> None:
-        """Restore every changed attribute, newest first."""
+        """Restore every changed attribute and registry entry, newest first."""
         while self._undo:
-            owner, attribute, original = self._undo.pop()
-            if original is _MISSING:
-                delattr(owner, attribute)
+            owner, key, original, is_item = self._undo.pop()
+            if is_item:
+                if original is _MISSING:
+                    owner.pop(key, None)
+                else:
+                    owner[key] = original
+            elif original is _MISSING:
+                delattr(owner, key)
             else:
-                setattr(owner, attribute, original)
+                setattr(owner, key, original)
 
 
 class Patch:
@@ -105,9 +115,19 @@ class Patch:
     def uninstall(self) -> None:
         """Release what ``install`` started besides attributes (threads, files). Optional."""
 
+    def not_needed(self, context: PatchContext) -> str | None:
+        """Why the patch has nothing to do under this configuration (it is then skipped, and
+        reverted if an earlier ``init`` applied it), or None."""
+        return None
+
+    def settings(self, context: PatchContext) -> object:
+        """The configuration the installed patch depends on. When a later ``init`` brings
+        different settings, the patch is reverted and installed again with them."""
+        return None
+
 
 _lock = threading.RLock()
-_applied: dict[str, tuple[PatchRecord, Patcher, Patch]] = {}
+_applied: dict[str, tuple[PatchRecord, Patcher, Patch, object]] = {}
 
 
 class PatchContext:
@@ -138,16 +158,19 @@ class PatchContext:
             patch.name, SKIPPED, "", patch.inference, list(patch.targets), self.plugin
         )
         with _lock:
+            idle = patch.not_needed(self) if self.enabled(patch.name) else None
             if patch.name in _applied:
-                previous = _applied[patch.name][0]
-                if not self.enabled(patch.name):
-                    revert(patch.name)
-                    record.status, record.reason = DISABLED, f"patches.{patch.name} is off"
-                    return record
-                previous.reason = f"already applied in this process ({previous.reason})"
-                return previous
+                previous, _, _, settings = _applied[patch.name]
+                if self.enabled(patch.name) and not idle and settings == patch.settings(self):
+                    if not previous.reason.startswith("already applied"):
+                        previous.reason = f"already applied in this process ({previous.reason})"
+                    return previous
+                revert(patch.name)
             if not self.enabled(patch.name):
                 record.status, record.reason = DISABLED, f"patches.{patch.name} is off"
+                return record
+            if idle:
+                record.reason = idle
                 return record
             check = compat.check_range(self.inference.version, patch.inference)
             if not check.ok:
@@ -171,7 +194,7 @@ class PatchContext:
                 return record
             record.status, record.reason = APPLIED, check.reason
             record.revert = lambda: revert(patch.name)
-            _applied[patch.name] = (record, patcher, patch)
+            _applied[patch.name] = (record, patcher, patch, patch.settings(self))
             return record
 
 
@@ -181,7 +204,7 @@ def revert(name: str) -> bool:
         entry = _applied.pop(name, None)
         if entry is None:
             return False
-        record, patcher, patch = entry
+        record, patcher, patch, _ = entry
         try:
             patch.uninstall()
         finally:

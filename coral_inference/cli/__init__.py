@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from coral_inference.cli import config_cmd, plugins_cmd, runtime_cmd
+from coral_inference.cli import config_cmd, models_cmd, plugins_cmd, run_cmd, runtime_cmd
 
 
 class CoralGroup(click.Group):
@@ -52,6 +52,8 @@ cli.add_command(plugins_cmd.plugins)
 cli.add_command(config_cmd.config)
 cli.add_command(runtime_cmd.init_command)
 cli.add_command(runtime_cmd.doctor)
+cli.add_command(models_cmd.models)
+cli.add_command(run_cmd.run)
 
 
 def main() -> None:

@@ -1,0 +1,117 @@
+"""Patch ``video_sink``: annotated, segmented recording of every pipeline and source.
+
+Files go to ``services.recording.dir/<pipeline_id>/<source_id>/``; encoding runs on a writer
+thread behind a bounded queue (see :class:`~coral_inference.sinks.recording.SegmentedRecorder`),
+so a slow or failing disk drops frames (counted) but never stalls or stops the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from coral_inference import hookimpl
+from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.sinks.tap import PIPELINE_CLASS, PredictionBoxes, frame_timestamp_utc, tap_pipelines
+
+log = logging.getLogger(__name__)
+GIB = 1024**3
+DEFAULT_FPS = 25.0
+
+_lock = threading.Lock()
+_closed_recorders: list[Any] = []
+
+
+def recordings() -> list[Path]:
+    """Every segment closed by recorders of this process (oldest first)."""
+    with _lock:
+        return [path for recorder in _closed_recorders for path in recorder.stats.segments]
+
+
+def recorder_stats() -> list[Any]:
+    with _lock:
+        return [recorder.stats for recorder in _closed_recorders]
+
+
+class _PipelineRecorder:
+    """One pipeline's recorders, one per source, created on the source's first frame."""
+
+    def __init__(self, root: Path, pipeline_id: str, settings: dict[str, Any], retention: Any) -> None:
+        self.root = root
+        self.pipeline_id = pipeline_id
+        self.settings = settings
+        self.retention = retention
+        self.recorders: dict[Any, Any] = {}
+
+    def on_frame(self, predictions: dict[str, Any] | None, frame: Any) -> None:
+        recorder = self.recorders.get(frame.source_id)
+        if recorder is None:
+            recorder = self.recorders[frame.source_id] = self._open(frame)
+        recorder.submit(
+            frame.image,
+            PredictionBoxes(predictions),
+            timestamp=frame_timestamp_utc(frame),
+            frame_id=frame.frame_id,
+        )
+
+    def _open(self, frame: Any) -> Any:
+        from coral_inference.sinks.recording import SegmentedRecorder
+
+        fps = getattr(frame, "fps", None) or DEFAULT_FPS
+        directory = self.root / self.pipeline_id / str(frame.source_id)
+        return SegmentedRecorder(
+            directory,
+            fps=float(fps),
+            segment_seconds=self.settings["segment_seconds"],
+            queue_size=self.settings["queue_size"],
+            codec=self.settings["codec"],
+            retention=self.retention,
+        )
+
+    def close(self) -> None:
+        for recorder in self.recorders.values():
+            recorder.close()
+            with _lock:
+                _closed_recorders.append(recorder)
+        self.recorders.clear()
+
+
+class VideoSinkPatch(Patch):
+    name = "video_sink"
+    description = "annotated, segmented recordings of every pipeline (off the inference thread)"
+    inference = ">=0.50,<2"
+    targets = (PIPELINE_CLASS,)
+
+    def __init__(self) -> None:
+        self._close_all = None
+
+    def settings(self, context: PatchContext) -> object:
+        return sorted(context.config.section("services.recording").items())
+
+    def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
+        from coral_inference.sinks.retention import RetentionPolicy
+
+        settings = context.config.section("services.recording")
+        root = Path(settings["dir"])
+        retention = RetentionPolicy(
+            root,
+            max_total_bytes=int(settings["max_total_gb"] * GIB),
+            max_age_seconds=settings["max_age_days"] * 86400,
+        )
+        self._close_all = tap_pipelines(
+            patcher,
+            targets[PIPELINE_CLASS],
+            self.name,
+            lambda pipeline_id, _: _PipelineRecorder(root, pipeline_id, settings, retention),
+        )
+
+    def uninstall(self) -> None:
+        if self._close_all is not None:
+            self._close_all()
+
+
+@hookimpl
+def apply_patch(context: PatchContext) -> PatchRecord:
+    return context.apply(VideoSinkPatch())

@@ -1,0 +1,190 @@
+"""Attach extra sinks to every ``InferencePipeline``, however it was created.
+
+A sink patch calls :func:`tap_pipelines` with a factory; every pipeline constructed while the
+patch is applied gets its own sink from that factory. The pipeline's ``on_prediction`` runs
+first, unchanged; then each tapped sink sees every (predictions, frame) pair, one frame at a time
+whatever the pipeline's ``sink_mode``. A sink that raises is logged once and never reaches the
+pipeline. Sinks are closed when the pipeline's ``join()`` returns, or when the patch is reverted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from coral_inference.patching import Patcher
+
+log = logging.getLogger(__name__)
+
+PIPELINE_CLASS = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"
+
+#: Returned by a pipeline's own ``on_prediction`` to withhold that frame from the tapped sinks
+#: (``coral run --max-frames`` uses it so recordings and metrics stop at the same frame).
+DROP = object()
+
+_next_id = itertools.count(1)
+_pipeline_name: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "coral_pipeline_name", default=None
+)
+
+
+@contextlib.contextmanager
+def pipeline_name(name: str) -> Iterator[None]:
+    """Name the pipelines constructed inside this block (default ``pipeline-<n>``)."""
+    token = _pipeline_name.set(name)
+    try:
+        yield
+    finally:
+        _pipeline_name.reset(token)
+
+
+class FrameSink(Protocol):
+    """What a sink factory returns for one pipeline."""
+
+    def on_frame(self, predictions: dict[str, Any] | None, frame: Any) -> None:
+        """One processed frame: ``predictions`` as ``inference`` serialises them (or None for a
+        frame without a result), ``frame`` an ``inference`` ``VideoFrame``."""
+
+    def close(self) -> None:
+        """The pipeline ended (or the patch is reverted): flush and release."""
+
+
+def frame_timestamp_utc(frame: Any) -> datetime:
+    """The frame's capture time as an aware UTC datetime (``inference`` uses naive local)."""
+    stamp: datetime | None = getattr(frame, "frame_timestamp", None)
+    if stamp is None:
+        return datetime.now(timezone.utc)
+    return stamp.astimezone(timezone.utc)
+
+
+class PredictionBoxes:
+    """Boxes of one ``inference`` object-detection result as arrays (x1, y1, x2, y2 pixels),
+    in the shape the recorder's annotator reads."""
+
+    __slots__ = ("xyxy", "confidence", "class_id", "class_name")
+
+    def __init__(self, predictions: dict[str, Any] | None) -> None:
+        import numpy as np
+
+        rows = (predictions or {}).get("predictions") or []
+        boxes = [r for r in rows if isinstance(r, dict) and "x" in r and "width" in r]
+        centres = np.array([[b["x"], b["y"], b["width"], b["height"]] for b in boxes], np.float32)
+        centres = centres.reshape(-1, 4)
+        half = centres[:, 2:] / 2
+        self.xyxy = np.concatenate([centres[:, :2] - half, centres[:, :2] + half], axis=1)
+        self.confidence = np.array([b.get("confidence", 0.0) for b in boxes], np.float32)
+        self.class_id = np.array([b.get("class_id", -1) for b in boxes], np.int64)
+        self.class_name = [b.get("class", "") for b in boxes]
+
+    def __len__(self) -> int:
+        return len(self.confidence)
+
+
+def detection_count(predictions: dict[str, Any] | None) -> int:
+    rows = (predictions or {}).get("predictions")
+    return len(rows) if isinstance(rows, list) else 0
+
+
+class _Tap:
+    """The sinks one patch attached, so the patch can close them all when reverted."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.open: weakref.WeakKeyDictionary[Any, FrameSink] = weakref.WeakKeyDictionary()
+        self.lock = threading.Lock()
+
+    def close(self, pipeline: Any) -> None:
+        with self.lock:
+            sink = self.open.pop(pipeline, None)
+        if sink is not None:
+            _guarded(self.name, sink.close)
+
+    def close_all(self) -> None:
+        with self.lock:
+            sinks = list(self.open.values())
+            self.open.clear()
+        for sink in sinks:
+            _guarded(self.name, sink.close)
+
+
+_failed_once: set[str] = set()
+
+
+def _guarded(name: str, call: Callable[..., None], *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception:  # noqa: BLE001 - a sink must never take the pipeline down
+        if name not in _failed_once:
+            _failed_once.add(name)
+            log.exception("%s sink failed (further failures are not logged)", name)
+
+
+def _pairs(predictions: Any, frames: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(frames, list):
+        for prediction, frame in zip(predictions, frames):
+            if frame is not None:
+                yield prediction, frame
+    elif frames is not None:
+        yield predictions, frames
+
+
+def tap_pipelines(
+    patcher: Patcher,
+    pipeline_class: type,
+    name: str,
+    make_sink: Callable[[str, Any], FrameSink],
+) -> Callable[[], None]:
+    """Give every pipeline built from now on a sink from ``make_sink(pipeline_id, pipeline)``.
+
+    Returns a function that closes every sink still open (call it from ``Patch.uninstall``).
+    """
+    tap = _Tap(name)
+
+    def wrap_init(original: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(original)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if "_coral_pipeline_id" not in self.__dict__:
+                self._coral_pipeline_id = _pipeline_name.get() or f"pipeline-{next(_next_id)}"
+            sink = make_sink(self._coral_pipeline_id, self)
+            with tap.lock:
+                tap.open[self] = sink
+            downstream = self._on_prediction
+            label = f"{name} ({self._coral_pipeline_id})"
+
+            def on_prediction(predictions: Any, video_frames: Any) -> Any:
+                verdict = None
+                try:
+                    if downstream is not None:
+                        verdict = downstream(predictions, video_frames)
+                finally:
+                    if verdict is not DROP:
+                        for prediction, frame in _pairs(predictions, video_frames):
+                            _guarded(label, sink.on_frame, prediction, frame)
+                return verdict
+
+            self._on_prediction = on_prediction
+
+        return __init__
+
+    def wrap_join(original: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(original)
+        def join(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                tap.close(self)
+
+        return join
+
+    patcher.wrap(pipeline_class, "__init__", wrap_init)
+    patcher.wrap(pipeline_class, "join", wrap_join)
+    return tap.close_all
