@@ -11,6 +11,7 @@ configured model ids.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ def inference_model_class(package_path: str | Path) -> type:
             class_filter: list[str] | None = None,
             **_: Any,
         ) -> list[Any]:
+            started = time.perf_counter()
             images = image if isinstance(image, list) else [image]
             frames = [load_image_bgr(item) for item in images]
             found = self.runner.predict_batch(
@@ -116,7 +118,11 @@ def inference_model_class(package_path: str | Path) -> type:
             if class_filter:
                 wanted = [i for i, name in enumerate(self.runner.classes) if name in class_filter]
                 found = [d.select(np.isin(d.class_id, wanted)) for d in found]
-            return detections_to_responses(self.runner, frames, found)
+            responses = detections_to_responses(self.runner, frames, found)
+            per_frame = (time.perf_counter() - started) / max(1, len(frames))
+            for response in responses:
+                response.time = per_frame
+            return responses
 
         def clear_cache(self, delete_from_disk: bool = True) -> None:
             self.runner.close()

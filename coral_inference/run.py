@@ -55,6 +55,7 @@ class RunSummary:
     seconds: float = 0.0
     detections: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    ages_ms: list[float] = field(default_factory=list)
     interrupted: bool = False
     model_id: str = ""
     backend: str = ""
@@ -64,17 +65,11 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies_ms)
-
-        def percentile(q: float) -> float | None:
-            if not ordered:
-                return None
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
         return {
             "frames": self.frames,
             "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else 0.0,
-            "latency_ms": {"p50": percentile(0.5), "p95": percentile(0.95)},
+            "latency_ms": _percentiles(self.latencies_ms),
+            "end_to_end_ms": _percentiles(self.ages_ms),
             "detections": self.detections,
             "recordings": self.recordings,
             "metrics": self.metrics,
@@ -86,15 +81,39 @@ class RunSummary:
         }
 
 
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+
+    def percentile(q: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": percentile(0.5), "p95": percentile(0.95)}
+
+
 def parse_source(source: str) -> str | int:
-    """A camera index (``0``), a device (``/dev/video0``), a URL, or a file that must exist."""
-    if source.isdigit():
-        return int(source)
-    if "://" in source or source.startswith("/dev/video"):
+    """A camera index (``0``), a device (``/dev/video0``), a URL, or a video file.
+
+    Local files and devices are opened once here, so a missing, unreadable or corrupt one is
+    reported before the pipeline starts (streams reconnect by design and are not checked).
+    """
+    if "://" in source:
         return source
-    if not Path(source).is_file():
+    reference: str | int = int(source) if source.isdigit() else source
+    if isinstance(reference, str) and not source.startswith("/dev/") and not Path(source).is_file():
         raise RunError(f"source {source!r} does not exist: give a video file, a URL or a camera index")
-    return source
+    import cv2
+
+    capture = cv2.VideoCapture(reference)
+    try:
+        readable = capture.isOpened() and capture.read()[0]
+    finally:
+        capture.release()
+    if not readable:
+        raise RunError(f"source {source!r} cannot be read as video (corrupt file, unsupported "
+                       "format, or a camera that is absent or busy)")
+    return reference
 
 
 def _resolve_model(request: RunRequest, config: RuntimeDescriptor, sample_dir: Path) -> tuple[str, list[str]]:
@@ -160,7 +179,10 @@ class _Collector:
             summary = self.summary
             summary.frames += 1
             stamp = frame_timestamp_utc(frames)
-            summary.latencies_ms.append((datetime.now(timezone.utc) - stamp).total_seconds() * 1000)
+            age_ms = (datetime.now(timezone.utc) - stamp).total_seconds() * 1000
+            summary.ages_ms.append(age_ms)
+            model_time = (predictions or {}).get("time")
+            summary.latencies_ms.append(model_time * 1000 if isinstance(model_time, float) else age_ms)
             boxes = PredictionBoxes(predictions)
             summary.detections += len(boxes)
             summary.seconds = now - self.first

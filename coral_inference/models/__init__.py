@@ -6,66 +6,54 @@ A backend only supplies an :class:`InferenceSession`; :class:`ModelRunner` does 
     runner = ModelRunner(package, session)               # session from a backend
     detections = runner.predict(frame_bgr)               # boxes in frame pixels
 
-Importing this package needs only numpy: OpenCV, onnx and onnxruntime are imported when used.
+Importing this package imports nothing else: each name loads its submodule on first use, so
+the light modules (``errors``) stay light for the CLI's metadata-only commands.
 """
 
-from .decoders import (
-    DecodeContext,
-    Decoder,
-    available_decoders,
-    decode_centerface,
-    decode_yolov5,
-    decode_yolov8,
-    get_decoder,
-    register_decoder,
-)
-from .detections import Detections
-from .errors import ModelPackageError
-from .manifest import (
-    MANIFEST_FILENAME,
-    DecoderSpec,
-    InputSpec,
-    ModelManifest,
-    Thresholds,
-)
-from .nms import box_iou, nms
-from .onnx_import import OnnxInput, import_onnx, inspect_onnx, make_dynamic
-from .package import ModelPackage, default_cache_dir, load_package, write_package
-from .preprocess import Transform, plan_transform, prepare
-from .runner import InferenceSession, ModelRunner
-from .sample import build_sample_package, generate_sample_video
+from __future__ import annotations
 
-__all__ = [
-    "MANIFEST_FILENAME",
-    "DecodeContext",
-    "Decoder",
-    "DecoderSpec",
-    "Detections",
-    "InferenceSession",
-    "InputSpec",
-    "ModelManifest",
-    "ModelPackage",
-    "ModelPackageError",
-    "ModelRunner",
-    "OnnxInput",
-    "Thresholds",
-    "Transform",
-    "available_decoders",
-    "box_iou",
-    "build_sample_package",
-    "decode_centerface",
-    "decode_yolov5",
-    "decode_yolov8",
-    "default_cache_dir",
-    "generate_sample_video",
-    "get_decoder",
-    "import_onnx",
-    "inspect_onnx",
-    "load_package",
-    "make_dynamic",
-    "nms",
-    "plan_transform",
-    "prepare",
-    "register_decoder",
-    "write_package",
-]
+import importlib
+from typing import Any
+
+_SUBMODULE = {
+    "DecodeContext": "decoders",
+    "Decoder": "decoders",
+    "DecoderSpec": "manifest",
+    "Detections": "detections",
+    "InferenceSession": "runner",
+    "InputSpec": "manifest",
+    "MANIFEST_FILENAME": "manifest",
+    "ModelManifest": "manifest",
+    "ModelPackage": "package",
+    "ModelPackageError": "errors",
+    "ModelRunner": "runner",
+    "OnnxInput": "onnx_import",
+    "Thresholds": "manifest",
+    "Transform": "preprocess",
+    "available_decoders": "decoders",
+    "box_iou": "nms",
+    "build_sample_package": "sample",
+    "decode_centerface": "decoders",
+    "decode_yolov5": "decoders",
+    "decode_yolov8": "decoders",
+    "default_cache_dir": "package",
+    "generate_sample_video": "sample",
+    "get_decoder": "decoders",
+    "import_onnx": "onnx_import",
+    "inspect_onnx": "onnx_import",
+    "load_package": "package",
+    "make_dynamic": "onnx_import",
+    "plan_transform": "preprocess",
+    "prepare": "preprocess",
+    "register_decoder": "decoders",
+    "write_package": "package",
+}
+__all__ = sorted(_SUBMODULE)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _SUBMODULE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -49,7 +49,10 @@ class _FrameMetrics:
             fps = instant if fps == 0.0 else fps + FPS_SMOOTHING * (instant - fps)
         self.previous[frame.source_id] = (now, fps)
         stamp = frame_timestamp_utc(frame)
-        extra = {}
+        extra: dict[str, Any] = {}
+        model_time = (predictions or {}).get("time")
+        if isinstance(model_time, float):
+            extra["inference_ms"] = model_time * 1000
         for name in self.fields:
             value = (predictions or {}).get(name)
             if isinstance(value, (int, float, str, bool)):

@@ -88,7 +88,11 @@ class H264Writer:
     ) -> None:
         """Create ``path`` and write the MP4 header; raise ``OSError`` if it cannot be created."""
         import av
+        import av.logging
 
+        # FFmpeg's per-segment encoder statistics would otherwise go to stderr at INFO level.
+        if av.logging.get_level() is None:
+            av.logging.set_level(av.logging.ERROR)
         self._container = av.open(str(path), mode="w", format="mp4")
         self._stream = self._container.add_stream(
             "libx264", rate=Fraction(fps).limit_denominator(1001)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coral_inference.models import box_iou, nms
+from coral_inference.models.nms import box_iou, nms
 
 
 def iou_reference(a, b) -> float:

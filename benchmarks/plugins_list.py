@@ -1,0 +1,82 @@
+"""Cold start of ``coral plugins list --json`` with 20 extra plugins installed.
+
+Run: ``python benchmarks/plugins_list.py`` (in an environment where coral-inference is installed).
+Prints the median wall time of each command over N runs and the ratio against
+``python -c "import importlib.metadata"`` measured in the same run. Target: <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_RATIO = 1.5
+
+
+def make_plugins(root: Path, count: int) -> None:
+    """Install ``count`` small plugin distributions as pip lays them out (module + dist-info)."""
+    groups = ["backends", "patches", "workflows"]
+    for i in range(count):
+        name = f"coral_bench_plugin_{i:02d}"
+        (root / f"{name}.py").write_text(
+            "from coral_inference import hookimpl\n\n\n"
+            "@hookimpl\ndef register_workflow_block(register):\n    pass\n"
+        )
+        info = root / f"coral_bench_plugin_{i:02d}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: coral-bench-plugin-{i:02d}\nVersion: 1.0\n"
+            "Requires-Dist: coral-inference>=0.1\nRequires-Dist: inference-cpu>=0.50; extra == 'x'\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[coral_inference.{groups[i % 3]}]\nbench_{i:02d} = {name}\n"
+        )
+        (info / "RECORD").write_text("")
+
+
+def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm the file cache
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--plugins", type=int, default=20)
+    args = parser.parse_args()
+    coral = shutil.which("coral", path=str(Path(sys.executable).parent)) or shutil.which("coral")
+    if coral is None:
+        sys.exit("the coral command is not installed in this environment")
+    with tempfile.TemporaryDirectory() as tmp:
+        make_plugins(Path(tmp), args.plugins)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORAL_")}
+        env["PYTHONPATH"] = tmp + os.pathsep + env.get("PYTHONPATH", "")
+        listed = json.loads(subprocess.run([coral, "plugins", "list", "--json"], env=env,
+                                           check=True, capture_output=True, text=True).stdout)
+        bench = [r for r in listed if r["name"].startswith("bench_")]
+        assert len(bench) == args.plugins and all(r["status"] == "loaded" for r in bench), bench
+        baseline = median_seconds([sys.executable, "-c", "import importlib.metadata"], env, args.runs)
+        ours = median_seconds([coral, "plugins", "list", "--json"], env, args.runs)
+    ratio = ours / baseline
+    print(f"plugins discovered: {len(listed)} ({args.plugins} benchmark plugins)")
+    print(f"baseline  python -c 'import importlib.metadata': {baseline * 1000:7.1f} ms (median of {args.runs})")
+    print(f"coral plugins list --json:                       {ours * 1000:7.1f} ms (median of {args.runs})")
+    print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO}x) {'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""``coral run`` end to end on real inference, onnxruntime, files and SQLite."""
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from face_video import iou, make_face_video
+
+pytestmark = pytest.mark.integration
+ONLY = "onnx,local_models,buffer_sink,video_sink,metric_sink"
+
+
+@pytest.fixture(scope="module")
+def sample_package(tmp_path_factory):
+    from coral_inference.models.sample import build_sample_package
+
+    return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
+
+
+def count_frames(path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@pytest.mark.parametrize("size", [(640, 360), (360, 640), (500, 500)])
+def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, size):
+    video = tmp_path / "faces.mp4"
+    truth = make_face_video(video, size)
+    out = tmp_path / "out"
+    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
+                   "--output-dir", str(out), "--save-predictions", str(tmp_path / "p.jsonl"),
+                   env={"CORAL_PLUGINS__ONLY": ONLY})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == len(truth)
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(lines) == len(truth)
+    hits, face_frames, false_boxes = 0, 0, 0
+    for line in lines:
+        expected = truth[line["frame_id"] - 1]
+        boxes = [[d["x1"], d["y1"], d["x2"], d["y2"]] for d in line["detections"]]
+        assert all(set(d) == {"x1", "y1", "x2", "y2", "confidence", "class"} for d in line["detections"])
+        if expected:
+            face_frames += 1
+            hits += any(iou(box, expected[0]) >= 0.5 for box in boxes)
+        else:
+            false_boxes += len(boxes)
+    assert hits >= 0.95 * face_frames, (hits, face_frames)
+    assert false_boxes <= 1
+
+    # The recording decodes and holds every processed frame; one metric row per frame.
+    assert len(summary["recordings"]) >= 1
+    assert sum(count_frames(p) for p in summary["recordings"]) == summary["frames"]
+    assert summary["metrics"]["written"] == summary["frames"]
+    with sqlite3.connect(out / "metrics.db") as db:
+        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT frame_id) FROM frames").fetchone()
+    assert rows == (summary["frames"], summary["frames"])
+    assert summary["latency_ms"]["p50"] > 0 and summary["fps"] > 0
+
+
+def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_path, sample_package):
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=60)
+    out = tmp_path / "out"
+    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
+                   "--max-frames", "12", "--output-dir", str(out), env={"CORAL_PLUGINS__ONLY": ONLY})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 12
+    assert sum(count_frames(p) for p in summary["recordings"]) == 12
+    with sqlite3.connect(out / "metrics.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM frames").fetchone() == (12,)
+
+
+def test_sinks_off_still_runs(coral, tmp_path, sample_package):
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=10)
+    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
+                   "--output-dir", str(tmp_path / "out"), "--set", "patches.video_sink=false",
+                   "--set", "patches.metric_sink=false", env={"CORAL_PLUGINS__ONLY": ONLY})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 10 and summary["recordings"] == [] and summary["metrics"] == {}
+    assert not (tmp_path / "out" / "recordings").exists()
+
+
+def test_bad_inputs_are_one_clear_error(coral, tmp_path, sample_package):
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=5)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(sample_package, corrupt)
+    (corrupt / "model.onnx").write_bytes((sample_package / "model.onnx").read_bytes()[:5000])
+    missing_field = tmp_path / "missing"
+    shutil.copytree(sample_package, missing_field)
+    manifest = json.loads((missing_field / "model.json").read_text())
+    del manifest["classes"]
+    (missing_field / "model.json").write_text(json.dumps(manifest))
+    broken_video = tmp_path / "broken.mp4"
+    broken_video.write_bytes(b"not a video at all")
+    cases = {
+        ("--model", str(corrupt), "--source", str(video)): "onnxruntime cannot load this model",
+        ("--model", str(missing_field), "--source", str(video)): "model.json: classes:",
+        ("--model", str(sample_package), "--source", str(broken_video)): "cannot be read as video",
+        ("--model", str(sample_package), "--source", str(tmp_path / "absent.mp4")): "does not exist",
+        ("--model", "no-such-model", "--source", str(video)): "neither a model package path",
+    }
+    for args, message in cases.items():
+        result = coral("run", *args, "--output-dir", str(tmp_path / "out"), env={"CORAL_PLUGINS__ONLY": ONLY})
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_models_inspect(coral, sample_package):
+    result = coral("models", "inspect", str(sample_package), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["manifest"]["decoder"]["type"] == "centerface"
+    assert data["manifest"]["classes"] == ["face"]
