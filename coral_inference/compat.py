@@ -10,12 +10,15 @@ import importlib
 import importlib.metadata as metadata
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 #: Distributions that ship the same top-level ``inference`` module. A requirement on any of
 #: them is checked against whichever one is installed.
@@ -27,6 +30,7 @@ INFERENCE_DISTRIBUTIONS: tuple[str, ...] = (
     "inference-jetson",
 )
 CORE_DISTRIBUTION = "coral-inference"
+GATED_NAMES = frozenset((CORE_DISTRIBUTION, *INFERENCE_DISTRIBUTIONS))
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,13 @@ def gated_requirements(requires: list[str] | None) -> list[Requirement]:
     Requirements behind an extra (``; extra == "x"``) or a marker that does not hold here are
     left out: they do not apply to a plain install.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     gated: list[Requirement] = []
     for line in requires or []:
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if name is None or canonicalize_name(name.group(1)) not in GATED_NAMES:
+            continue
         try:
             requirement = Requirement(line)
         except InvalidRequirement:

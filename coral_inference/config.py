@@ -13,11 +13,12 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from coral_inference.config_schema import SCHEMA, Option, Section, defaults, walk
+
+if TYPE_CHECKING:
+    import yaml
 
 ENV_PREFIX = "CORAL_"
 #: Environment variables that are not configuration keys.
@@ -165,6 +166,8 @@ def _parse_text(option: Option, text: str) -> Any:
 
 
 def _yaml_scalar(text: str) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -205,6 +208,8 @@ def _flatten(
 
 def _yaml_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
     """Map each dotted key path of a composed YAML document to its 1-based line."""
+    import yaml
+
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -216,6 +221,8 @@ def _yaml_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
 
 def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse a YAML or JSON config file; return its data and each key's line number."""
+    import yaml
+
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
