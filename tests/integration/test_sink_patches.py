@@ -1,0 +1,162 @@
+"""The built-in patches against real inference: effects seen through inference's own objects."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+
+import pytest
+from face_video import make_face_video
+
+import coral_inference
+from coral_inference import compat
+
+pytestmark = pytest.mark.integration
+PIPELINE = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"
+ONLY = ["onnx", "local_models", "buffer_sink", "video_sink", "metric_sink", "stream_manager", "camera"]
+
+
+@pytest.fixture(scope="module")
+def sample_package(tmp_path_factory):
+    from coral_inference.models.sample import build_sample_package
+
+    return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
+
+
+@pytest.fixture(autouse=True)
+def _shutdown():
+    yield
+    coral_inference.shutdown()
+
+
+def config(tmp_path, sample_package, **services):
+    data = {
+        "platform": "cpu",
+        "plugins": {"only": ONLY},
+        "models": {"faces": str(sample_package)},
+        "services": {"recording": {"dir": str(tmp_path / "rec"), "segment_seconds": 1},
+                     "metrics": {"path": str(tmp_path / "m.db"), "flush_seconds": 0.1}},
+    }
+    for key, value in services.items():
+        data["services"][key] = {**data["services"].get(key, {}), **value}
+    return data
+
+
+def snapshot():
+    """Every attribute / registry entry the built-in patches may touch, by identity."""
+    from inference.core.registries.roboflow import GENERIC_MODELS
+    from inference.models.utils import ROBOFLOW_MODEL_TYPES
+
+    pipeline = compat.import_object(PIPELINE)
+    return {
+        "init": pipeline.__dict__.get("__init__"),
+        "join": pipeline.__dict__.get("join"),
+        "generic": dict(GENERIC_MODELS),
+        "types": dict(ROBOFLOW_MODEL_TYPES),
+    }
+
+
+def run_pipeline(on_prediction=None, video=None, frames=None):
+    from inference import InferencePipeline
+
+    seen = []
+
+    def collect(predictions, frame):
+        seen.append(frame.frame_id)
+        if on_prediction is not None:
+            on_prediction(predictions, frame)
+
+    pipeline = InferencePipeline.init(model_id="faces", video_reference=str(video), on_prediction=collect)
+    pipeline.start(use_main_thread=False)
+    pipeline.join()
+    return seen
+
+
+def test_init_twice_then_shutdown_leaves_inference_as_it_was(tmp_path, sample_package):
+    before = snapshot()
+    first = coral_inference.init(config(tmp_path, sample_package))
+    patched = snapshot()
+    second = coral_inference.init(config(tmp_path, sample_package))
+    for name in ("local_models", "buffer_sink", "video_sink", "metric_sink"):
+        assert first.patches[name].status == "applied", first.patches[name]
+        assert second.patches[name].status == "applied"
+        assert second.patches[name].inference_range
+    assert snapshot()["init"] is patched["init"]  # not wrapped a second time
+    assert "faces" in snapshot()["generic"]
+    coral_inference.shutdown()
+    after = snapshot()
+    assert after["init"] is before["init"] and after["join"] is before["join"]
+    assert after["generic"] == before["generic"] and after["types"] == before["types"]
+    assert all(after["types"][k] is v for k, v in before["types"].items())
+
+
+def test_out_of_range_inference_skips_every_builtin_with_reason(tmp_path, sample_package, monkeypatch):
+    monkeypatch.setattr(compat, "installed_inference", lambda **_: compat.InstalledInference("inference-cpu", "9.0.0"))
+    before = snapshot()
+    context = coral_inference.init(config(tmp_path, sample_package))
+    for name in ("local_models", "buffer_sink", "video_sink", "metric_sink"):
+        record = context.patches[name]
+        assert record.status == "skipped" and "installed inference is 9.0.0" in record.reason
+    assert snapshot()["init"] is before["init"]
+
+
+def test_pipeline_records_and_writes_metrics(tmp_path, sample_package):
+    video = tmp_path / "v.mp4"
+    make_face_video(video, (320, 240), frames=30, fps=10)
+    context = coral_inference.init(config(tmp_path, sample_package))
+    seen = run_pipeline(video=video)
+    from coral_inference.patches.buffer_sink import get_ring
+
+    ring = get_ring("pipeline-" + str(len(seen) and _last_pipeline_number()))
+    assert ring is not None and len(ring) == min(30, context.config.get("services.buffer.size"))
+    coral_inference.shutdown()
+    from coral_inference.patches.video_sink import recordings
+
+    files = [p for p in recordings() if str(tmp_path) in str(p)]
+    assert len(files) == 3  # 30 frames at 10 fps, 1 s segments
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        rows = db.execute("SELECT COUNT(*), MIN(frame_id), MAX(frame_id), SUM(detections) FROM frames").fetchone()
+    assert rows[:3] == (len(seen), 1, len(seen)) and rows[3] > 0
+
+
+def _last_pipeline_number() -> int:
+    from coral_inference.patches import buffer_sink
+
+    return max(int(name.split("-")[1]) for name in buffer_sink._rings if name.startswith("pipeline-"))
+
+
+def test_unwritable_recording_dir_mid_run(tmp_path, sample_package, caplog):
+    video = tmp_path / "v.mp4"
+    make_face_video(video, (320, 240), frames=40, fps=10)
+    coral_inference.init(config(tmp_path, sample_package, recording={"segment_seconds": 1}))
+    recording_root = tmp_path / "rec"
+    sabotaged = threading.Event()
+
+    def sabotage(_predictions, frame):
+        if frame.frame_id == 10 and not sabotaged.is_set():
+            shutil.rmtree(recording_root)
+            recording_root.write_text("not a directory any more")
+            sabotaged.set()
+
+    with caplog.at_level(logging.ERROR, logger="coral_inference"):
+        seen = run_pipeline(on_prediction=sabotage, video=video)
+    coral_inference.shutdown()
+    assert sabotaged.is_set() and len(seen) == 40
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM frames").fetchone() == (40,)
+    recorder_errors = [r for r in caplog.records if r.name.startswith("coral_inference.sinks")]
+    assert len(recorder_errors) == 1, [r.getMessage() for r in recorder_errors]
+
+
+def test_metrics_to_real_influxdb(tmp_path, sample_package, influxdb_url, influxdb_database):
+    from coral_inference.testing.influxdb import count_points
+
+    video = tmp_path / "v.mp4"
+    make_face_video(video, (320, 240), frames=20, fps=10)
+    coral_inference.init(config(tmp_path, sample_package, metrics={
+        "store": "influxdb", "url": influxdb_url, "database": influxdb_database}))
+    seen = run_pipeline(video=video)
+    coral_inference.shutdown()
+    assert count_points(influxdb_url, influxdb_database, "coral_frame") == len(seen) == 20
