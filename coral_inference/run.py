@@ -298,10 +298,16 @@ def _drive(context: Any, request: RunRequest, model_id: str, package: Any,
 def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
     if address is None:
         return None
-    from coral_inference.preview import PreviewServer
+    from coral_inference.preview import PreviewError, PreviewServer
 
-    server = PreviewServer.from_address(address, pipeline_id, context.config)
-    server.start()
+    if not context.is_patch_enabled("buffer_sink"):
+        raise RunError("--preview reads the buffer_sink patch's ring: enable patches.buffer_sink")
+    try:
+        server = PreviewServer.from_address(address, pipeline_id, context.config)
+        server.start()
+    except (PreviewError, ValueError) as exc:
+        raise RunError(f"--preview {address}: {exc}") from None
+    log.warning("preview of %s at %s", pipeline_id, server.url)
     return server
 
 

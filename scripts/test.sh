@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite, from nothing: a venv with tox, the test servers, then every tox env.
+# The whole test suite, from nothing: the test servers, a venv with tox, then every tox env.
 # Usage: bash scripts/test.sh [tox env list, default: all of tox.ini's envlist]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real InfluxDB 1.x for the metric sink tests (Debian's package; the tests start it on 127.0.0.1).
-if ! command -v influxd >/dev/null 2>&1; then
+# Real servers/browsers the tests start on 127.0.0.1: Debian's influxdb (InfluxDB 1.x, for the
+# metric sink) and chromium (the WebRTC preview's browser test). Installed when missing and root.
+missing=()
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing influxdb (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+    echo "== apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "!! influxd is missing and this is not root with apt-get: InfluxDB tests will fail" >&2
+    echo "!! missing ${missing[*]} and not root with apt-get: those tests will skip" >&2
   fi
 fi
 
