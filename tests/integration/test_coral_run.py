@@ -125,3 +125,54 @@ def test_models_inspect(coral, sample_package):
     data = json.loads(result.stdout)
     assert data["manifest"]["decoder"]["type"] == "centerface"
     assert data["manifest"]["classes"] == ["face"]
+
+
+def test_preview_is_served_while_running(tmp_path, sample_package):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from coral_inference.testing.influxdb import free_port
+
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=200)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coral_inference.cli", "run", "--model", str(sample_package),
+         "--source", str(video), "--output-dir", str(tmp_path / "out"), "--json",
+         "--preview", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
+             "CORAL_PLUGINS__ONLY": ONLY},
+        stdin=subprocess.DEVNULL,
+    )
+    page = None
+    deadline = time.monotonic() + 60
+    while page is None and time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                page = response.read().decode()
+        except OSError:
+            time.sleep(0.2)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert page is not None and "RTCPeerConnection" in page
+    assert json.loads(stdout)["frames"] == 200
+
+
+def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
+    import socket
+
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=5)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = coral("run", "--model", str(sample_package), "--source", str(video),
+                       "--output-dir", str(tmp_path / "out"), "--preview", f"127.0.0.1:{port}",
+                       env={"CORAL_PLUGINS__ONLY": ONLY})
+    assert result.returncode == 1 and "--preview 127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
