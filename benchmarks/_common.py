@@ -8,7 +8,11 @@ import tempfile
 from pathlib import Path
 
 CACHE = Path(os.environ.get("CORAL_BENCH_DIR", Path(tempfile.gettempdir()) / "coral-bench"))
-OFFLINE_ENV = {"DISABLE_VERSION_CHECK": "true", "TELEMETRY_OPT_OUT": "true", "METRICS_ENABLED": "false"}
+OFFLINE_ENV = {
+    "DISABLE_VERSION_CHECK": "true",
+    "TELEMETRY_OPT_OUT": "true",
+    "METRICS_ENABLED": "false",
+}
 
 
 def sample_assets() -> tuple[Path, Path]:

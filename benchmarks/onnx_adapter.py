@@ -23,10 +23,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
+    from coral_inference_onnx.backend import OnnxBackend
+
     from coral_inference.models.package import load_package
     from coral_inference.models.preprocess import prepare
     from coral_inference.models.runner import ModelRunner
-    from coral_inference_onnx.backend import OnnxBackend
 
     package_dir, video = sample_assets()
     package = load_package(package_dir)
@@ -57,11 +58,15 @@ def main() -> int:
         adapter_fps.append(adapter_pass())
     raw_m, ours = median(raw_fps), median(adapter_fps)
     height, width = frames[0].shape[:2]
-    print(f"model {package.manifest.name}, {len(frames)} frames of {width}x{height}, "
-          f"providers {', '.join(session.providers)}")
+    print(
+        f"model {package.manifest.name}, {len(frames)} frames of {width}x{height}, "
+        f"providers {', '.join(session.providers)}"
+    )
     print(f"raw onnxruntime forward (pre-processed input): {raw_m:7.1f} frames/s")
     print(f"adapter predict (pre + forward + decode):       {ours:7.1f} frames/s")
-    print(f"ratio: {ours / raw_m:.3f}x (target >= {TARGET}x) {'OK' if ours / raw_m >= TARGET else 'BELOW TARGET'}")
+    print(
+        f"ratio: {ours / raw_m:.3f}x (target >= {TARGET}x) {'OK' if ours / raw_m >= TARGET else 'BELOW TARGET'}"
+    )
     return 0
 
 

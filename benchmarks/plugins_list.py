@@ -66,20 +66,37 @@ def main() -> int:
         make_plugins(Path(tmp), args.plugins)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORAL_")}
         env["PYTHONPATH"] = tmp + os.pathsep + env.get("PYTHONPATH", "")
-        listed = json.loads(subprocess.run([coral, "plugins", "list", "--json"], env=env,
-                                           check=True, capture_output=True, text=True).stdout)
+        listed = json.loads(
+            subprocess.run(
+                [coral, "plugins", "list", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         bench = [r for r in listed if r["name"].startswith("bench_")]
         assert len(bench) == args.plugins and all(r["status"] == "loaded" for r in bench), bench
-        baseline = median_seconds([sys.executable, "-c", "import importlib.metadata"], env, args.runs)
+        baseline = median_seconds(
+            [sys.executable, "-c", "import importlib.metadata"], env, args.runs
+        )
         floor = median_seconds([sys.executable, "-c", FLOOR], env, args.runs)
         ours = median_seconds([coral, "plugins", "list", "--json"], env, args.runs)
     ratio = ours / baseline
     print(f"plugins discovered: {len(listed)} ({args.plugins} benchmark plugins)")
-    print(f"baseline  python -c 'import importlib.metadata': {baseline * 1000:7.1f} ms (median of {args.runs})")
-    print(f"coral plugins list --json:                       {ours * 1000:7.1f} ms (median of {args.runs})")
-    print(f"floor     importing the libraries it must use:   {floor * 1000:7.1f} ms "
-          f"({floor / baseline:.2f}x baseline; ours is {ours / floor:.2f}x this floor)")
-    print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO}x) {'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}")
+    print(
+        f"baseline  python -c 'import importlib.metadata': {baseline * 1000:7.1f} ms (median of {args.runs})"
+    )
+    print(
+        f"coral plugins list --json:                       {ours * 1000:7.1f} ms (median of {args.runs})"
+    )
+    print(
+        f"floor     importing the libraries it must use:   {floor * 1000:7.1f} ms "
+        f"({floor / baseline:.2f}x baseline; ours is {ours / floor:.2f}x this floor)"
+    )
+    print(
+        f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO}x) {'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}"
+    )
     return 0
 
 

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -180,8 +179,7 @@ def import_object(path: str) -> Any:
         raise ImportObjectError(f"cannot import {path!r}: module {exc.name!r} not found") from exc
     except Exception as exc:
         raise ImportObjectError(
-            f"cannot import {path!r}: importing {module_name!r} raised "
-            f"{type(exc).__name__}: {exc}"
+            f"cannot import {path!r}: importing {module_name!r} raised {type(exc).__name__}: {exc}"
         ) from exc
     walked = module_name
     for part in filter(None, attr_path.split(".")):

@@ -254,7 +254,11 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, i
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            [ConfigIssue(str(file), "", "the top level must be a mapping of keys (e.g. platform: cpu)")]
+            [
+                ConfigIssue(
+                    str(file), "", "the top level must be a mapping of keys (e.g. platform: cpu)"
+                )
+            ]
         )
     return data, _yaml_lines(node) if node is not None else {}
 
@@ -263,8 +267,8 @@ def _env_path(name: str) -> str | None:
     if name in ENV_ALIASES:
         return ENV_ALIASES[name]
     if name.startswith("CORAL_ENABLE_"):
-        return f"patches.{name[len('CORAL_ENABLE_'):].lower()}"
-    return ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        return f"patches.{name[len('CORAL_ENABLE_') :].lower()}"
+    return ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
 def _from_env(env: Mapping[str, str], out: dict[str, _Value], issues: list[ConfigIssue]) -> None:
@@ -280,7 +284,9 @@ def parse_set(items: Iterable[str], out: dict[str, _Value], issues: list[ConfigI
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            issues.append(ConfigIssue("--set", item, "expected KEY=VALUE, e.g. patches.video_sink=false"))
+            issues.append(
+                ConfigIssue("--set", item, "expected KEY=VALUE, e.g. patches.video_sink=false")
+            )
             continue
         _assign(key.strip(), value, f"--set {key.strip()}", out, issues, from_text=True)
 
@@ -371,8 +377,11 @@ def _merge(layers: list[dict[str, _Value]]) -> RuntimeDescriptor:
 
 def render_template() -> str:
     """A commented YAML file with every key at its default (``coral config init``)."""
-    out = ["# coral-inference configuration. Every key is optional; shown at its default.",
-           "# Precedence: this file < env CORAL_SECTION__KEY=value < coral ... --set KEY=VALUE", ""]
+    out = [
+        "# coral-inference configuration. Every key is optional; shown at its default.",
+        "# Precedence: this file < env CORAL_SECTION__KEY=value < coral ... --set KEY=VALUE",
+        "",
+    ]
     _render(SCHEMA, 0, out)
     return "\n".join(out) + "\n"
 

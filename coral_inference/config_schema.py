@@ -122,6 +122,7 @@ SCHEMA = Section(
                     "stream manager hardening (stream_manager)",
                     {
                         "command_timeout_seconds": Option("float", 30.0, "longest wait for a pipeline command", minimum=0.1),
+                        "start_timeout_seconds": Option("float", 120.0, "longest wait for a pipeline to start (init/webrtc: model loading)", minimum=0.1),
                         "lock_timeout_seconds": Option("float", 10.0, "wait for a busy pipeline before answering busy", minimum=0.1),
                         "health_check_seconds": Option("float", 10.0, "interval of pipeline health checks", minimum=0.1),
                         "failure_budget": Option("int", 3, "failed health checks before a pipeline is killed", minimum=1),

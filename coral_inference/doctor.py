@@ -15,7 +15,12 @@ from coral_inference.runtime import DEVICE_TREE_COMPATIBLE, JETSON_RELEASE, dete
 
 def _device_tree() -> str:
     try:
-        return DEVICE_TREE_COMPATIBLE.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        return (
+            DEVICE_TREE_COMPATIBLE.read_bytes()
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+            .strip()
+        )
     except OSError:
         return "not present"
 
@@ -30,7 +35,10 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     for plugin, adapter in manager.register_backends():
         try:
             status = adapter.availability()
-            backends[adapter.name] = f"{'available' if status.available else 'unavailable'}: {status.reason} (plugin {plugin})"
+            backends[adapter.name] = (
+                f"{'available' if status.available else 'unavailable'}: "
+                f"{status.reason} (plugin {plugin})"
+            )
         except Exception as exc:  # noqa: BLE001
             backends[adapter.name] = f"unavailable: availability() raised {exc!r} (plugin {plugin})"
     statuses = Counter(r.status for r in manager.records.values())
@@ -38,11 +46,15 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     if not inference.installed:
         advice.append("install inference: pip install 'coral-inference[cpu]' (or [gpu] / [full])")
     elif importlib.util.find_spec("uvicorn") is None:
-        advice.append("the HTTP server / stream manager need inference's http extra: "
-                      f"pip install '{inference.distribution}[http]'")
+        advice.append(
+            "the HTTP server / stream manager need inference's http extra: "
+            f"pip install '{inference.distribution}[http]'"
+        )
     if not any(v.startswith("available") for v in backends.values()):
-        advice.append("no usable backend: pip install coral-inference-onnx"
-                      + (" (or coral-inference-rknn on the board)" if platform == "rknn" else ""))
+        advice.append(
+            "no usable backend: pip install coral-inference-onnx"
+            + (" (or coral-inference-rknn on the board)" if platform == "rknn" else "")
+        )
     if platform == "rknn" and "rknn" not in backends:
         advice.append("this is a Rockchip board: pip install coral-inference-rknn")
     for record in manager.problems():

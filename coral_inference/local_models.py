@@ -38,7 +38,9 @@ def open_model(
     return ModelRunner(package, session)
 
 
-def detections_to_responses(runner: ModelRunner, frames: list[Any], detections: list[Any]) -> list[Any]:
+def detections_to_responses(
+    runner: ModelRunner, frames: list[Any], detections: list[Any]
+) -> list[Any]:
     """``inference`` ``ObjectDetectionInferenceResponse`` objects for detections in frames."""
     from inference.core.entities.responses.inference import (
         InferenceResponseImage,
@@ -48,11 +50,11 @@ def detections_to_responses(runner: ModelRunner, frames: list[Any], detections: 
 
     classes = runner.classes
     responses = []
-    for frame, found in zip(frames, detections):
+    for frame, found in zip(frames, detections, strict=False):
         height, width = frame.shape[:2]
         predictions = []
         for (x1, y1, x2, y2), score, class_id in zip(
-            found.xyxy.tolist(), found.confidence.tolist(), found.class_id.tolist()
+            found.xyxy.tolist(), found.confidence.tolist(), found.class_id.tolist(), strict=False
         ):
             predictions.append(
                 ObjectDetectionPrediction(

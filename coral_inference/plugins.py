@@ -208,7 +208,9 @@ class PluginManager:
                 self.pm.unregister(plugin)
             record.status = INVALID
             detail = " ".join(str(exc).split()).replace(f" in plugin {plugin!r}", "")
-            record.reason = f"{detail}; check hook names and arguments against coral_inference.hookspecs"
+            record.reason = (
+                f"{detail}; check hook names and arguments against coral_inference.hookspecs"
+            )
             log.debug("%s is invalid: %s", record.label, detail)
             return
         record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
@@ -236,10 +238,17 @@ class PluginManager:
         """(decoder name, decoder) pairs registered with ``register(name, decoder)``."""
         out = []
         for record, item in self._collect("register_decoder"):
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
+            if (
+                isinstance(item, tuple)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and callable(item[1])
+            ):
                 out.append(item)
             else:
-                self.mark_failed(record, f"register_decoder expects register(name, decoder), got {item!r}")
+                self.mark_failed(
+                    record, f"register_decoder expects register(name, decoder), got {item!r}"
+                )
         return out
 
     def apply_patches(self, context: PatchContext) -> list[PatchRecord]:

@@ -102,7 +102,9 @@ def parse_source(source: str) -> str | int:
         return source
     reference: str | int = int(source) if source.isdigit() else source
     if isinstance(reference, str) and not source.startswith("/dev/") and not Path(source).is_file():
-        raise RunError(f"source {source!r} does not exist: give a video file, a URL or a camera index")
+        raise RunError(
+            f"source {source!r} does not exist: give a video file, a URL or a camera index"
+        )
     import cv2
 
     capture = cv2.VideoCapture(reference)
@@ -111,12 +113,16 @@ def parse_source(source: str) -> str | int:
     finally:
         capture.release()
     if not readable:
-        raise RunError(f"source {source!r} cannot be read as video (corrupt file, unsupported "
-                       "format, or a camera that is absent or busy)")
+        raise RunError(
+            f"source {source!r} cannot be read as video (corrupt file, unsupported "
+            "format, or a camera that is absent or busy)"
+        )
     return reference
 
 
-def _resolve_model(request: RunRequest, config: RuntimeDescriptor, sample_dir: Path) -> tuple[str, list[str]]:
+def _resolve_model(
+    request: RunRequest, config: RuntimeDescriptor, sample_dir: Path
+) -> tuple[str, list[str]]:
     """The model id to run and the ``--set`` overrides that register it."""
     from coral_inference.models.package import load_package
 
@@ -132,14 +138,18 @@ def _resolve_model(request: RunRequest, config: RuntimeDescriptor, sample_dir: P
         configured = sorted(config.section("models"))
         if len(configured) == 1:
             return configured[0], []
-        raise RunError("say which model to run: --model PACKAGE_DIR (or a models.<id> from the "
-                       "config), or --demo for the bundled sample")
+        raise RunError(
+            "say which model to run: --model PACKAGE_DIR (or a models.<id> from the "
+            "config), or --demo for the bundled sample"
+        )
     if reference in config.section("models"):
         return reference, []
     if not Path(reference).exists():
         known = ", ".join(sorted(config.section("models"))) or "none configured"
-        raise RunError(f"model {reference!r} is neither a model package path nor a configured "
-                       f"model id ({known})")
+        raise RunError(
+            f"model {reference!r} is neither a model package path nor a configured "
+            f"model id ({known})"
+        )
     package = load_package(reference)
     model_id = package.manifest.name
     return model_id, [f"models.{model_id}={package.root.resolve()}"]
@@ -158,8 +168,14 @@ def _output_overrides(config: RuntimeDescriptor, output_dir: Path) -> list[str]:
 class _Collector:
     """The pipeline's ``on_prediction``: counts, latency, predictions file, frame limit."""
 
-    def __init__(self, summary: RunSummary, predictions_file: IO[str] | None,
-                 max_frames: int | None, on_limit: Callable[[], None], progress: bool) -> None:
+    def __init__(
+        self,
+        summary: RunSummary,
+        predictions_file: IO[str] | None,
+        max_frames: int | None,
+        on_limit: Callable[[], None],
+        progress: bool,
+    ) -> None:
         self.summary = summary
         self.file = predictions_file
         self.max_frames = max_frames
@@ -182,7 +198,9 @@ class _Collector:
             age_ms = (datetime.now(timezone.utc) - stamp).total_seconds() * 1000
             summary.ages_ms.append(age_ms)
             model_time = (predictions or {}).get("time")
-            summary.latencies_ms.append(model_time * 1000 if isinstance(model_time, float) else age_ms)
+            summary.latencies_ms.append(
+                model_time * 1000 if isinstance(model_time, float) else age_ms
+            )
             boxes = PredictionBoxes(predictions)
             summary.detections += len(boxes)
             summary.seconds = now - self.first
@@ -191,7 +209,12 @@ class _Collector:
             if self.progress and now - self.last_report >= 0.5:
                 self.last_report = now
                 fps = summary.frames / summary.seconds if summary.seconds else 0.0
-                print(f"\rframes {summary.frames}  fps {fps:5.1f}", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\rframes {summary.frames}  fps {fps:5.1f}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if self.max_frames is not None and summary.frames >= self.max_frames:
                 self.on_limit()
         return None
@@ -202,10 +225,16 @@ def _prediction_line(frame_id: int, stamp: datetime, boxes: PredictionBoxes) -> 
         "frame_id": frame_id,
         "timestamp": stamp.isoformat(),
         "detections": [
-            {"x1": round(x1, 2), "y1": round(y1, 2), "x2": round(x2, 2), "y2": round(y2, 2),
-             "confidence": round(score, 4), "class": name}
+            {
+                "x1": round(x1, 2),
+                "y1": round(y1, 2),
+                "x2": round(x2, 2),
+                "y2": round(y2, 2),
+                "confidence": round(score, 4),
+                "class": name,
+            }
             for (x1, y1, x2, y2), score, name in zip(
-                boxes.xyxy.tolist(), boxes.confidence.tolist(), boxes.class_name
+                boxes.xyxy.tolist(), boxes.confidence.tolist(), boxes.class_name, strict=False
             )
         ],
     }
@@ -254,8 +283,14 @@ def run(request: RunRequest) -> RunSummary:
     return summary
 
 
-def _drive(context: Any, request: RunRequest, model_id: str, package: Any,
-           video_reference: str | int, summary: RunSummary) -> None:
+def _drive(
+    context: Any,
+    request: RunRequest,
+    model_id: str,
+    package: Any,
+    video_reference: str | int,
+    summary: RunSummary,
+) -> None:
     from inference import InferencePipeline
 
     thresholds = package.manifest.thresholds
@@ -265,8 +300,13 @@ def _drive(context: Any, request: RunRequest, model_id: str, package: Any,
         predictions_file = request.save_predictions.open("w", encoding="utf-8")
     pipeline: Any = None
     try:
-        collector = _Collector(summary, predictions_file, request.max_frames,
-                               lambda: pipeline.terminate(), request.progress)
+        collector = _Collector(
+            summary,
+            predictions_file,
+            request.max_frames,
+            lambda: pipeline.terminate(),
+            request.progress,
+        )
         with pipeline_name(PIPELINE_ID):
             pipeline = InferencePipeline.init(
                 video_reference=video_reference,

@@ -64,7 +64,9 @@ class RuntimeContext:
     decoders: list[str] = field(default_factory=list)
     log_messages: list[str] = field(default_factory=list)
 
-    def get_backend(self, name: str | None = None, formats: tuple[str, ...] | None = None) -> BackendAdapter:
+    def get_backend(
+        self, name: str | None = None, formats: tuple[str, ...] | None = None
+    ) -> BackendAdapter:
         """The named backend, or the first available one in ``backends.preferred`` order."""
         return select_backend(
             self.backends,
@@ -147,7 +149,9 @@ def _as_descriptor(config: Any) -> RuntimeDescriptor:
     raise TypeError(f"config must be a path, a mapping or a RuntimeDescriptor, not {type(config)}")
 
 
-def init(config: RuntimeDescriptor | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> RuntimeContext:
+def init(
+    config: RuntimeDescriptor | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> RuntimeContext:
     """Load plugins, register backends, apply patches; return the :class:`RuntimeContext`.
 
     ``config`` is a file path, a mapping of config keys, a :class:`RuntimeDescriptor`, or None

@@ -19,20 +19,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def config_options(func: F) -> F:
     """``-c/--config FILE``, ``--set KEY=VALUE`` (repeatable) and ``--no-env``."""
+    func = click.option("--no-env", is_flag=True, help="Ignore CORAL_* environment variables.")(
+        func
+    )
     func = click.option(
-        "--no-env", is_flag=True, help="Ignore CORAL_* environment variables."
-    )(func)
-    func = click.option(
-        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Override one config key (VALUE is YAML), e.g. --set patches.video_sink=false.",
     )(func)
     return click.option(
-        "-c", "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+        "-c",
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
         help="YAML or JSON config file (default: $CORAL_CONFIG, else built-in defaults).",
     )(func)
 
 
-def load_descriptor(config_file: str | None, overrides: tuple[str, ...], no_env: bool) -> RuntimeDescriptor:
+def load_descriptor(
+    config_file: str | None, overrides: tuple[str, ...], no_env: bool
+) -> RuntimeDescriptor:
     from coral_inference.config import load_config
 
     return load_config(config_file, overrides=overrides, env={} if no_env else None)
@@ -83,7 +92,10 @@ def plugin_manager_from_env() -> PluginManager:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain left-aligned text table."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
+    lines += [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines)

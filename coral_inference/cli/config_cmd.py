@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from coral_inference.cli.common import config_options, echo_json, friendly_errors, load_descriptor, table
+from coral_inference.cli.common import (
+    config_options,
+    echo_json,
+    friendly_errors,
+    load_descriptor,
+    table,
+)
 
 
 @click.group()
@@ -24,8 +30,13 @@ def validate(config_file: str | None, overrides: tuple[str, ...], no_env: bool) 
 
 
 @config.command("init")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the template here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the template here instead of standard output.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_template(output: str | None, force: bool) -> None:
     """Print (or write) a commented template of every key at its default."""
@@ -52,5 +63,7 @@ def show(config_file: str | None, overrides: tuple[str, ...], no_env: bool, as_j
     if as_json:
         echo_json({"config": descriptor.to_dict(), "sources": descriptor.sources})
         return
-    rows = [[path, repr(descriptor.get(path)), source] for path, source in descriptor.sources.items()]
+    rows = [
+        [path, repr(descriptor.get(path)), source] for path, source in descriptor.sources.items()
+    ]
     click.echo(table(rows, ["KEY", "VALUE", "SOURCE"]))

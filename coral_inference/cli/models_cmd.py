@@ -34,8 +34,10 @@ def inspect(package: str, as_json: bool) -> None:
     click.echo(f"weights:  {', '.join(f'{k}: {v}' for k, v in manifest['weights'].items())}")
     click.echo(f"input:    {manifest['input']}")
     click.echo(f"decoder:  {manifest['decoder']}")
-    click.echo(f"classes:  {len(manifest['classes'])} ({', '.join(manifest['classes'][:10])}"
-               f"{', ...' if len(manifest['classes']) > 10 else ''})")
+    click.echo(
+        f"classes:  {len(manifest['classes'])} ({', '.join(manifest['classes'][:10])}"
+        f"{', ...' if len(manifest['classes']) > 10 else ''})"
+    )
     click.echo(f"thresholds: {manifest['thresholds']}")
 
 
@@ -43,18 +45,30 @@ def inspect(package: str, as_json: bool) -> None:
 @click.argument("onnx_file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Model name (also its model id in coral run).")
-@click.option("--decoder", required=True, help="Output decoder: yolov8, yolov5, centerface or a plugin's.")
-@click.option("--classes", required=True, help="Comma-separated class names, or @file with one per line.")
+@click.option(
+    "--decoder", required=True, help="Output decoder: yolov8, yolov5, centerface or a plugin's."
+)
+@click.option(
+    "--classes", required=True, help="Comma-separated class names, or @file with one per line."
+)
 @click.option("--dynamic", is_flag=True, help="Make the input's spatial dimensions dynamic.")
 @friendly_errors
-def import_onnx_command(onnx_file: str, out_dir: Path, name: str, decoder: str, classes: str,
-                        dynamic: bool) -> None:
+def import_onnx_command(
+    onnx_file: str, out_dir: Path, name: str, decoder: str, classes: str, dynamic: bool
+) -> None:
     """Create a model package from a bare ONNX file (input shape read from the graph)."""
     from coral_inference.models.onnx_import import import_onnx
 
     if classes.startswith("@"):
-        names = [line.strip() for line in Path(classes[1:]).read_text().splitlines() if line.strip()]
+        names = [
+            line.strip() for line in Path(classes[1:]).read_text().splitlines() if line.strip()
+        ]
     else:
         names = [c.strip() for c in classes.split(",") if c.strip()]
-    package = import_onnx(onnx_file, out_dir, name=name, decoder=decoder, classes=names, dynamic=dynamic)
-    click.echo(f"wrote {package.root} (model {package.manifest.name}); check it with: coral models inspect {package.root}")
+    package = import_onnx(
+        onnx_file, out_dir, name=name, decoder=decoder, classes=names, dynamic=dynamic
+    )
+    click.echo(
+        f"wrote {package.root} (model {package.manifest.name}); "
+        f"check it with: coral models inspect {package.root}"
+    )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from coral_inference.cli.common import config_options, echo_json, friendly_errors, load_descriptor, table
+from coral_inference.cli.common import (
+    config_options,
+    echo_json,
+    friendly_errors,
+    load_descriptor,
+    table,
+)
 
 
 @click.group()
@@ -28,7 +34,9 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
 
     descriptor = load_descriptor(config_file, overrides, no_env)
     manager = PluginManager(PluginFilter.from_config(descriptor))
-    records = sorted(manager.discover([group] if group else list(GROUPS)), key=lambda r: (r.group, r.name))
+    records = sorted(
+        manager.discover([group] if group else list(GROUPS)), key=lambda r: (r.group, r.name)
+    )
     if as_json:
         echo_json([r.to_dict() for r in records])
         return
@@ -36,8 +44,14 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
         click.echo("no plugins found")
         return
     rows = [
-        [r.name, r.group, f"{r.distribution or '-'} {r.version or ''}".strip(), r.status,
-         ",".join(r.hooks) or "-", r.reason or "-"]
+        [
+            r.name,
+            r.group,
+            f"{r.distribution or '-'} {r.version or ''}".strip(),
+            r.status,
+            ",".join(r.hooks) or "-",
+            r.reason or "-",
+        ]
         for r in records
     ]
     click.echo(table(rows, ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REASON"]))

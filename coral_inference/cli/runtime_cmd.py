@@ -6,14 +6,24 @@ import sys
 
 import click
 
-from coral_inference.cli.common import config_options, echo_json, friendly_errors, load_descriptor, table
+from coral_inference.cli.common import (
+    config_options,
+    echo_json,
+    friendly_errors,
+    load_descriptor,
+    table,
+)
 
 
 @click.command("init")
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the runtime state as JSON.")
-@click.option("--strict", is_flag=True, default=None,
-              help="Exit 1 if any plugin or patch failed, is invalid or incompatible.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    default=None,
+    help="Exit 1 if any plugin or patch failed, is invalid or incompatible.",
+)
 @friendly_errors
 def init_command(config_file, overrides, no_env, as_json: bool, strict: bool | None) -> None:
     """Initialise the runtime (load plugins, apply patches) and print its state."""
@@ -44,20 +54,32 @@ def render_state(state: dict) -> str:
         f"platform:        {state['platform']}",
         f"coral-inference: {versions['coral_inference']}",
         f"inference:       {versions['inference'] or 'not installed'}"
-        + (f" ({versions['inference_distribution']})" if versions["inference_distribution"] else ""),
+        + (
+            f" ({versions['inference_distribution']})" if versions["inference_distribution"] else ""
+        ),
         "",
         "backends:",
     ]
-    backends = [[n, "available" if b["available"] else "unavailable", b["plugin"] or "-", b["reason"]]
-                for n, b in state["backends"].items()]
-    lines.append(_indent(table(backends, ["NAME", "STATUS", "PLUGIN", "REASON"])) if backends else "  none")
+    backends = [
+        [n, "available" if b["available"] else "unavailable", b["plugin"] or "-", b["reason"]]
+        for n, b in state["backends"].items()
+    ]
+    lines.append(
+        _indent(table(backends, ["NAME", "STATUS", "PLUGIN", "REASON"])) if backends else "  none"
+    )
     lines += ["", "patches:"]
-    patches = [[p["name"], p["status"], p["inference_range"] or "-", p["reason"]]
-               for p in state["patches"].values()]
-    lines.append(_indent(table(patches, ["NAME", "STATUS", "INFERENCE", "REASON"])) if patches else "  none")
+    patches = [
+        [p["name"], p["status"], p["inference_range"] or "-", p["reason"]]
+        for p in state["patches"].values()
+    ]
+    lines.append(
+        _indent(table(patches, ["NAME", "STATUS", "INFERENCE", "REASON"])) if patches else "  none"
+    )
     lines += ["", "plugins:"]
     plugins = [[p["name"], p["group"], p["status"], p["reason"] or "-"] for p in state["plugins"]]
-    lines.append(_indent(table(plugins, ["NAME", "GROUP", "STATUS", "REASON"])) if plugins else "  none")
+    lines.append(
+        _indent(table(plugins, ["NAME", "GROUP", "STATUS", "REASON"])) if plugins else "  none"
+    )
     if state["problems"]:
         lines += ["", "problems:"] + [f"  - {p}" for p in state["problems"]]
     return "\n".join(lines)

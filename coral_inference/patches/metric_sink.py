@@ -15,7 +15,12 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.tap import PIPELINE_CLASS, detection_count, frame_timestamp_utc, tap_pipelines
+from coral_inference.sinks.tap import (
+    PIPELINE_CLASS,
+    detection_count,
+    frame_timestamp_utc,
+    tap_pipelines,
+)
 
 FPS_SMOOTHING = 0.1
 
@@ -107,13 +112,22 @@ class MetricSinkPatch(Patch):
         if self._writer is not None:
             self._writer.close()
             stats = self._writer.stats
-            where = (self._settings["path"] if self._settings["store"] == "sqlite"
-                     else f"{self._settings['url']}/write?db={self._settings['database']}")
+            where = (
+                self._settings["path"]
+                if self._settings["store"] == "sqlite"
+                else f"{self._settings['url']}/write?db={self._settings['database']}"
+            )
             with _lock:
                 _last.clear()
-                _last.update(store=self._settings["store"], target=str(where), written=stats.written,
-                             dropped=stats.dropped, rejected=stats.rejected, pending=stats.pending,
-                             last_error=stats.last_error)
+                _last.update(
+                    store=self._settings["store"],
+                    target=str(where),
+                    written=stats.written,
+                    dropped=stats.dropped,
+                    rejected=stats.rejected,
+                    pending=stats.pending,
+                    last_error=stats.last_error,
+                )
             self._writer = None
 
 

@@ -14,7 +14,12 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.tap import PIPELINE_CLASS, PredictionBoxes, frame_timestamp_utc, tap_pipelines
+from coral_inference.sinks.tap import (
+    PIPELINE_CLASS,
+    PredictionBoxes,
+    frame_timestamp_utc,
+    tap_pipelines,
+)
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -38,7 +43,9 @@ def recorder_stats() -> list[Any]:
 class _PipelineRecorder:
     """One pipeline's recorders, one per source, created on the source's first frame."""
 
-    def __init__(self, root: Path, pipeline_id: str, settings: dict[str, Any], retention: Any) -> None:
+    def __init__(
+        self, root: Path, pipeline_id: str, settings: dict[str, Any], retention: Any
+    ) -> None:
         self.root = root
         self.pipeline_id = pipeline_id
         self.settings = settings

@@ -129,7 +129,7 @@ def _guarded(name: str, call: Callable[..., None], *args: Any) -> None:
 
 def _pairs(predictions: Any, frames: Any) -> Iterator[tuple[Any, Any]]:
     if isinstance(frames, list):
-        for prediction, frame in zip(predictions, frames):
+        for prediction, frame in zip(predictions, frames, strict=False):
             if frame is not None:
                 yield prediction, frame
     elif frames is not None:

@@ -23,7 +23,12 @@ def make_face_video(path: Path, size: tuple[int, int], frames: int = 40, fps: fl
     x1, y1, x2, y2 = ASTRONAUT_FACE_XYXY
     x1, x2 = PHOTO_SIZE - x2, PHOTO_SIZE - x1
     face_w, face_h = x2 - x1, y2 - y1
-    crop = (int(x1 - 0.5 * face_w), int(max(0, y1 - 0.4 * face_h)), int(x2 + 0.5 * face_w), int(y2 + 0.6 * face_h))
+    crop = (
+        int(x1 - 0.5 * face_w),
+        int(max(0, y1 - 0.4 * face_h)),
+        int(x2 + 0.5 * face_w),
+        int(y2 + 0.6 * face_h),
+    )
     truth: list[list[list[float]]] = []
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     rng = np.random.default_rng(7)
@@ -35,15 +40,28 @@ def make_face_video(path: Path, size: tuple[int, int], frames: int = 40, fps: fl
             continue
         target_h = [60, 90, 130, 170][index % 4] * min(1.0, min(width, height) / 400)
         scale = target_h / face_h
-        patch = cv2.resize(photo[crop[1]:crop[3], crop[0]:crop[2]], None, fx=scale, fy=scale,
-                           interpolation=cv2.INTER_AREA)
+        patch = cv2.resize(
+            photo[crop[1] : crop[3], crop[0] : crop[2]],
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_AREA,
+        )
         ph, pw = patch.shape[:2]
         ox = int(rng.integers(0, width - pw + 1))
         oy = int(rng.integers(0, height - ph + 1))
-        frame[oy:oy + ph, ox:ox + pw] = patch
+        frame[oy : oy + ph, ox : ox + pw] = patch
         sx, sy = pw / (crop[2] - crop[0]), ph / (crop[3] - crop[1])
-        truth.append([[ox + (x1 - crop[0]) * sx, oy + (y1 - crop[1]) * sy,
-                       ox + (x2 - crop[0]) * sx, oy + (y2 - crop[1]) * sy]])
+        truth.append(
+            [
+                [
+                    ox + (x1 - crop[0]) * sx,
+                    oy + (y1 - crop[1]) * sy,
+                    ox + (x2 - crop[0]) * sx,
+                    oy + (y2 - crop[1]) * sy,
+                ]
+            ]
+        )
         writer.write(frame)
     writer.release()
     return truth

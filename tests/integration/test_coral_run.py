@@ -5,7 +5,6 @@ import shutil
 import sqlite3
 
 import pytest
-
 from face_video import iou, make_face_video
 
 pytestmark = pytest.mark.integration
@@ -35,9 +34,19 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
     video = tmp_path / "faces.mp4"
     truth = make_face_video(video, size)
     out = tmp_path / "out"
-    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
-                   "--output-dir", str(out), "--save-predictions", str(tmp_path / "p.jsonl"),
-                   env={"CORAL_PLUGINS__ONLY": ONLY})
+    result = coral(
+        "run",
+        "--model",
+        str(sample_package),
+        "--source",
+        str(video),
+        "--json",
+        "--output-dir",
+        str(out),
+        "--save-predictions",
+        str(tmp_path / "p.jsonl"),
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["frames"] == len(truth)
@@ -47,7 +56,9 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
     for line in lines:
         expected = truth[line["frame_id"] - 1]
         boxes = [[d["x1"], d["y1"], d["x2"], d["y2"]] for d in line["detections"]]
-        assert all(set(d) == {"x1", "y1", "x2", "y2", "confidence", "class"} for d in line["detections"])
+        assert all(
+            set(d) == {"x1", "y1", "x2", "y2", "confidence", "class"} for d in line["detections"]
+        )
         if expected:
             face_frames += 1
             hits += any(iou(box, expected[0]) >= 0.5 for box in boxes)
@@ -70,8 +81,19 @@ def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_pat
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=60)
     out = tmp_path / "out"
-    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
-                   "--max-frames", "12", "--output-dir", str(out), env={"CORAL_PLUGINS__ONLY": ONLY})
+    result = coral(
+        "run",
+        "--model",
+        str(sample_package),
+        "--source",
+        str(video),
+        "--json",
+        "--max-frames",
+        "12",
+        "--output-dir",
+        str(out),
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["frames"] == 12
@@ -83,9 +105,21 @@ def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_pat
 def test_sinks_off_still_runs(coral, tmp_path, sample_package):
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=10)
-    result = coral("run", "--model", str(sample_package), "--source", str(video), "--json",
-                   "--output-dir", str(tmp_path / "out"), "--set", "patches.video_sink=false",
-                   "--set", "patches.metric_sink=false", env={"CORAL_PLUGINS__ONLY": ONLY})
+    result = coral(
+        "run",
+        "--model",
+        str(sample_package),
+        "--source",
+        str(video),
+        "--json",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--set",
+        "patches.video_sink=false",
+        "--set",
+        "patches.metric_sink=false",
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["frames"] == 10 and summary["recordings"] == [] and summary["metrics"] == {}
@@ -109,11 +143,18 @@ def test_bad_inputs_are_one_clear_error(coral, tmp_path, sample_package):
         ("--model", str(corrupt), "--source", str(video)): "onnxruntime cannot load this model",
         ("--model", str(missing_field), "--source", str(video)): "model.json: classes:",
         ("--model", str(sample_package), "--source", str(broken_video)): "cannot be read as video",
-        ("--model", str(sample_package), "--source", str(tmp_path / "absent.mp4")): "does not exist",
+        (
+            "--model",
+            str(sample_package),
+            "--source",
+            str(tmp_path / "absent.mp4"),
+        ): "does not exist",
         ("--model", "no-such-model", "--source", str(video)): "neither a model package path",
     }
     for args, message in cases.items():
-        result = coral("run", *args, "--output-dir", str(tmp_path / "out"), env={"CORAL_PLUGINS__ONLY": ONLY})
+        result = coral(
+            "run", *args, "--output-dir", str(tmp_path / "out"), env={"CORAL_PLUGINS__ONLY": ONLY}
+        )
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
@@ -140,12 +181,28 @@ def test_preview_is_served_while_running(tmp_path, sample_package):
     make_face_video(video, (320, 240), frames=200)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "coral_inference.cli", "run", "--model", str(sample_package),
-         "--source", str(video), "--output-dir", str(tmp_path / "out"), "--json",
-         "--preview", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
-             "CORAL_PLUGINS__ONLY": ONLY},
+        [
+            sys.executable,
+            "-m",
+            "coral_inference.cli",
+            "run",
+            "--model",
+            str(sample_package),
+            "--source",
+            str(video),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--json",
+            "--preview",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
+            "CORAL_PLUGINS__ONLY": ONLY,
+        },
         stdin=subprocess.DEVNULL,
     )
     page = None
@@ -171,8 +228,17 @@ def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = coral("run", "--model", str(sample_package), "--source", str(video),
-                       "--output-dir", str(tmp_path / "out"), "--preview", f"127.0.0.1:{port}",
-                       env={"CORAL_PLUGINS__ONLY": ONLY})
+        result = coral(
+            "run",
+            "--model",
+            str(sample_package),
+            "--source",
+            str(video),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--preview",
+            f"127.0.0.1:{port}",
+            env={"CORAL_PLUGINS__ONLY": ONLY},
+        )
     assert result.returncode == 1 and "--preview 127.0.0.1" in result.stderr
     assert "Traceback" not in result.stderr

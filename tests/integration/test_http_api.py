@@ -21,7 +21,9 @@ def client(tmp_path, monkeypatch):
     for static in ("inference/landing/out/static", "inference/landing/out/_next/static"):
         (tmp_path / static).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    coral_inference.init({"plugins": {"only": ["onnx", "local_models"]}, "models": {"faces": str(package.root)}})
+    coral_inference.init(
+        {"plugins": {"only": ["onnx", "local_models"]}, "models": {"faces": str(package.root)}}
+    )
     from fastapi.testclient import TestClient
     from inference.core.interfaces.http.http_api import HttpInterface
     from inference.core.managers.base import ModelManager
@@ -41,8 +43,14 @@ def test_object_detection_endpoint_uses_the_local_package(client):
 
     image = data.astronaut()[..., ::-1]
     encoded = base64.b64encode(cv2.imencode(".jpg", image)[1].tobytes()).decode()
-    response = client.post("/infer/object_detection", json={
-        "model_id": "faces", "image": {"type": "base64", "value": encoded}, "confidence": 0.5})
+    response = client.post(
+        "/infer/object_detection",
+        json={
+            "model_id": "faces",
+            "image": {"type": "base64", "value": encoded},
+            "confidence": 0.5,
+        },
+    )
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert len(predictions) == 1 and predictions[0]["class"] == "face"

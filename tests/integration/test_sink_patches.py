@@ -15,7 +15,15 @@ from coral_inference import compat
 
 pytestmark = pytest.mark.integration
 PIPELINE = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"
-ONLY = ["onnx", "local_models", "buffer_sink", "video_sink", "metric_sink", "stream_manager", "camera"]
+ONLY = [
+    "onnx",
+    "local_models",
+    "buffer_sink",
+    "video_sink",
+    "metric_sink",
+    "stream_manager",
+    "camera",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +44,10 @@ def config(tmp_path, sample_package, **services):
         "platform": "cpu",
         "plugins": {"only": ONLY},
         "models": {"faces": str(sample_package)},
-        "services": {"recording": {"dir": str(tmp_path / "rec"), "segment_seconds": 1},
-                     "metrics": {"path": str(tmp_path / "m.db"), "flush_seconds": 0.1}},
+        "services": {
+            "recording": {"dir": str(tmp_path / "rec"), "segment_seconds": 1},
+            "metrics": {"path": str(tmp_path / "m.db"), "flush_seconds": 0.1},
+        },
     }
     for key, value in services.items():
         data["services"][key] = {**data["services"].get(key, {}), **value}
@@ -68,7 +78,9 @@ def run_pipeline(on_prediction=None, video=None, frames=None):
         if on_prediction is not None:
             on_prediction(predictions, frame)
 
-    pipeline = InferencePipeline.init(model_id="faces", video_reference=str(video), on_prediction=collect)
+    pipeline = InferencePipeline.init(
+        model_id="faces", video_reference=str(video), on_prediction=collect
+    )
     pipeline.start(use_main_thread=False)
     pipeline.join()
     return seen
@@ -92,8 +104,14 @@ def test_init_twice_then_shutdown_leaves_inference_as_it_was(tmp_path, sample_pa
     assert all(after["types"][k] is v for k, v in before["types"].items())
 
 
-def test_out_of_range_inference_skips_every_builtin_with_reason(tmp_path, sample_package, monkeypatch):
-    monkeypatch.setattr(compat, "installed_inference", lambda **_: compat.InstalledInference("inference-cpu", "9.0.0"))
+def test_out_of_range_inference_skips_every_builtin_with_reason(
+    tmp_path, sample_package, monkeypatch
+):
+    monkeypatch.setattr(
+        compat,
+        "installed_inference",
+        lambda **_: compat.InstalledInference("inference-cpu", "9.0.0"),
+    )
     before = snapshot()
     context = coral_inference.init(config(tmp_path, sample_package))
     for name in ("local_models", "buffer_sink", "video_sink", "metric_sink"):
@@ -117,14 +135,18 @@ def test_pipeline_records_and_writes_metrics(tmp_path, sample_package):
     files = [p for p in recordings() if str(tmp_path) in str(p)]
     assert len(files) == 3  # 30 frames at 10 fps, 1 s segments
     with sqlite3.connect(tmp_path / "m.db") as db:
-        rows = db.execute("SELECT COUNT(*), MIN(frame_id), MAX(frame_id), SUM(detections) FROM frames").fetchone()
+        rows = db.execute(
+            "SELECT COUNT(*), MIN(frame_id), MAX(frame_id), SUM(detections) FROM frames"
+        ).fetchone()
     assert rows[:3] == (len(seen), 1, len(seen)) and rows[3] > 0
 
 
 def _last_pipeline_number() -> int:
     from coral_inference.patches import buffer_sink
 
-    return max(int(name.split("-")[1]) for name in buffer_sink._rings if name.startswith("pipeline-"))
+    return max(
+        int(name.split("-")[1]) for name in buffer_sink._rings if name.startswith("pipeline-")
+    )
 
 
 def test_unwritable_recording_dir_mid_run(tmp_path, sample_package, caplog):
@@ -155,8 +177,13 @@ def test_metrics_to_real_influxdb(tmp_path, sample_package, influxdb_url, influx
 
     video = tmp_path / "v.mp4"
     make_face_video(video, (320, 240), frames=20, fps=10)
-    coral_inference.init(config(tmp_path, sample_package, metrics={
-        "store": "influxdb", "url": influxdb_url, "database": influxdb_database}))
+    coral_inference.init(
+        config(
+            tmp_path,
+            sample_package,
+            metrics={"store": "influxdb", "url": influxdb_url, "database": influxdb_database},
+        )
+    )
     seen = run_pipeline(video=video)
     coral_inference.shutdown()
     assert count_points(influxdb_url, influxdb_database, "coral_frame") == len(seen) == 20

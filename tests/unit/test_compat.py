@@ -6,8 +6,13 @@ from coral_inference import compat
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.54.1", "0.54.1"), ("1.8.3rc1", "1.8.3rc1"), ("v0.54", "0.54"),
-     ("1.2.3-custom+build.7", "1.2.3"), ("0.9.23.post1", "0.9.23.post1")],
+    [
+        ("0.54.1", "0.54.1"),
+        ("1.8.3rc1", "1.8.3rc1"),
+        ("v0.54", "0.54"),
+        ("1.2.3-custom+build.7", "1.2.3"),
+        ("0.9.23.post1", "0.9.23.post1"),
+    ],
 )
 def test_parse_version_is_lenient(text, expected):
     assert compat.parse_version(text) == Version(expected)

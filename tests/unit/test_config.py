@@ -24,12 +24,22 @@ def test_defaults_without_sources():
 
 
 def test_precedence_file_env_cli_with_sources(tmp_path):
-    path = write(tmp_path, "c.yaml", "platform: cpu\nservices:\n  metrics:\n    batch_size: 10\n    store: sqlite\n")
-    env = {"CORAL_SERVICES__METRICS__BATCH_SIZE": "20", "CORAL_ENABLE_VIDEO_SINK": "off",
-           "CORAL_RUNTIME_PLATFORM": "rknn", "CORAL_BACKEND_MODULES": "a.b, c.d"}
+    path = write(
+        tmp_path,
+        "c.yaml",
+        "platform: cpu\nservices:\n  metrics:\n    batch_size: 10\n    store: sqlite\n",
+    )
+    env = {
+        "CORAL_SERVICES__METRICS__BATCH_SIZE": "20",
+        "CORAL_ENABLE_VIDEO_SINK": "off",
+        "CORAL_RUNTIME_PLATFORM": "rknn",
+        "CORAL_BACKEND_MODULES": "a.b, c.d",
+    }
     config = load_config(path, env=env, overrides=["platform=jetson", "backends.preferred=[onnx]"])
     assert config.get("services.metrics.batch_size") == 20
-    assert config.sources["services.metrics.batch_size"] == "env CORAL_SERVICES__METRICS__BATCH_SIZE"
+    assert (
+        config.sources["services.metrics.batch_size"] == "env CORAL_SERVICES__METRICS__BATCH_SIZE"
+    )
     assert config.get("services.metrics.store") == "sqlite"
     assert config.sources["services.metrics.store"] == f"file {path}:5"
     assert config.get("patches.video_sink") is False
@@ -48,8 +58,14 @@ def test_unknown_key_names_file_line_and_suggests(tmp_path):
 
 
 def test_wrong_types_all_reported(tmp_path):
-    path = write(tmp_path, "c.json", json.dumps({"strict": "yes", "platform": "tpu",
-                                                 "services": {"metrics": {"buffer_max": 0}}}, indent=1))
+    path = write(
+        tmp_path,
+        "c.json",
+        json.dumps(
+            {"strict": "yes", "platform": "tpu", "services": {"metrics": {"buffer_max": 0}}},
+            indent=1,
+        ),
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(path, env={})
     found = issues(exc)
@@ -86,18 +102,31 @@ def test_missing_file():
 
 def test_env_and_set_errors_name_their_source():
     with pytest.raises(ConfigError) as exc:
-        load_config(env={"CORAL_PATCHES__VIDEO_SINK": "maybe", "CORAL_SERVICS__X": "1"},
-                    overrides=["services.metrics.storre=influxdb", "novalue"])
+        load_config(
+            env={"CORAL_PATCHES__VIDEO_SINK": "maybe", "CORAL_SERVICS__X": "1"},
+            overrides=["services.metrics.storre=influxdb", "novalue"],
+        )
     found = issues(exc)
     assert "env CORAL_PATCHES__VIDEO_SINK: patches.video_sink: expected one of 1/0/true" in found[0]
     assert any("env CORAL_SERVICS__X: servics.x: unknown key" in m for m in found)
-    assert any(m.startswith("--set services.metrics.storre: services.metrics.storre: unknown key 'storre'; did you mean 'store'") for m in found)
+    assert any(
+        m.startswith(
+            "--set services.metrics.storre: services.metrics.storre: unknown key 'storre'; did you mean 'store'"
+        )
+        for m in found
+    )
     assert any("expected KEY=VALUE" in m for m in found)
 
 
 def test_open_maps_accept_any_name():
-    config = load_config(env={}, data={"patches": {"my_patch": False}, "models": {"faces": "./pkg"},
-                                       "backends": {"options": {"onnx": {"threads": 2}}}})
+    config = load_config(
+        env={},
+        data={
+            "patches": {"my_patch": False},
+            "models": {"faces": "./pkg"},
+            "backends": {"options": {"onnx": {"threads": 2}}},
+        },
+    )
     assert config.get("patches.my_patch") is False
     assert config.get("models.faces") == "./pkg"
     assert config.get("backends.options.onnx") == {"threads": 2}

@@ -73,7 +73,10 @@ def test_missing_target_skips_before_changing_anything():
         targets = (f"{__name__}:target.value", f"{__name__}:Holder.gone")
 
     record = make_context().apply(Missing())
-    assert record.status == "skipped" and "'test_patching:Holder' has no attribute 'gone'" in record.reason
+    assert (
+        record.status == "skipped"
+        and "'test_patching:Holder' has no attribute 'gone'" in record.reason
+    )
     assert target.value == "original"
 
 

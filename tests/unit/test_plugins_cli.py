@@ -12,7 +12,10 @@ FIXTURES = {
     "fixture_good": ("loaded", ""),
     "fixture_future_core": ("incompatible", "needs coral-inference>=99"),
     "fixture_old_inference": ("incompatible", "needs inference-cpu<0.1"),
-    "fixture_import_error": ("failed", "No module named 'coral_fixture_module_that_does_not_exist'"),
+    "fixture_import_error": (
+        "failed",
+        "No module named 'coral_fixture_module_that_does_not_exist'",
+    ),
     "fixture_misspelt": ("invalid", "unknown hook 'register_workflow_blocks'"),
     "fixture_bad_argument": ("invalid", "{'device_index'} are declared in the hookimpl"),
 }
@@ -44,7 +47,14 @@ def test_plugins_list_text_and_group(coral):
     result = coral("plugins", "list", "--group", "workflows")
     assert result.returncode == 0
     assert "fixture_misspelt" in result.stdout and "fixture_good" not in result.stdout
-    assert result.stdout.splitlines()[0].split() == ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REASON"]
+    assert result.stdout.splitlines()[0].split() == [
+        "NAME",
+        "GROUP",
+        "DISTRIBUTION",
+        "STATUS",
+        "HOOKS",
+        "REASON",
+    ]
 
 
 def test_incompatible_plugins_are_never_imported():
@@ -77,7 +87,10 @@ def test_init_reports_hook_failure_and_strict_exits_nonzero(coral):
     state = json.loads(result.stdout)
     plugins = {p["name"]: p for p in state["plugins"]}
     assert plugins["fixture_hook_raises"]["status"] == "failed"
-    assert "hook register_backend raised RuntimeError: fixture backend exploded" in plugins["fixture_hook_raises"]["reason"]
+    assert (
+        "hook register_backend raised RuntimeError: fixture backend exploded"
+        in plugins["fixture_hook_raises"]["reason"]
+    )
     assert state["patches"]["fixture_greet"]["status"] == "applied"
     assert len(state["problems"]) == 6
     strict = coral("init", "--strict")
@@ -109,8 +122,11 @@ def test_plugin_command_is_added(coral):
 def test_bad_config_is_one_clear_error(coral, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("platform: cpu\nservices:\n  recording:\n    segment_secs: 5\n")
-    for args in (("config", "validate", "-c", str(bad)), ("init", "-c", str(bad)),
-                 ("plugins", "list", "-c", str(bad))):
+    for args in (
+        ("config", "validate", "-c", str(bad)),
+        ("init", "-c", str(bad)),
+        ("plugins", "list", "-c", str(bad)),
+    ):
         result = coral(*args)
         assert result.returncode == 2
         assert "Traceback" not in result.stderr
@@ -118,7 +134,11 @@ def test_bad_config_is_one_clear_error(coral, tmp_path):
     garbage = tmp_path / "garbage.yaml"
     garbage.write_text("platform: [cpu\n")
     result = coral("config", "validate", "-c", str(garbage))
-    assert result.returncode == 2 and "invalid YAML" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2
+        and "invalid YAML" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_config_show_and_init(coral, tmp_path):
@@ -126,8 +146,16 @@ def test_config_show_and_init(coral, tmp_path):
     assert coral("config", "init", "-o", str(out)).returncode == 0
     assert coral("config", "init", "-o", str(out)).returncode != 0  # no silent overwrite
     assert coral("config", "validate", "-c", str(out)).returncode == 0
-    shown = coral("config", "show", "-c", str(out), "--set", "platform=cpu", "--json",
-                  env={"CORAL_SERVICES__METRICS__STORE": "influxdb"})
+    shown = coral(
+        "config",
+        "show",
+        "-c",
+        str(out),
+        "--set",
+        "platform=cpu",
+        "--json",
+        env={"CORAL_SERVICES__METRICS__STORE": "influxdb"},
+    )
     data = json.loads(shown.stdout)
     assert data["config"]["platform"] == "cpu"
     assert data["sources"]["platform"] == "--set platform"

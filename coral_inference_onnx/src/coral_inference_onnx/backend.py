@@ -17,7 +17,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Distributions that provide the ``onnxruntime`` module.
-ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml")
+ORT_DISTRIBUTIONS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-openvino",
+    "onnxruntime-directml",
+)
 #: ``providers: auto`` takes the first of these the installed onnxruntime offers, in this order.
 AUTO_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -31,8 +36,12 @@ OPTIONS = {
     "inter_op_threads": 0,
     "optimization": "all",
 }
-_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-                 "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+_OPTIMIZATION = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def _ort_distribution() -> tuple[str, str] | None:
@@ -57,11 +66,15 @@ def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(providers, str):
         providers = [providers]
     if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
-        raise BackendError(f"backends.options.onnx.providers: expected a list of names, got {providers!r}")
+        raise BackendError(
+            f"backends.options.onnx.providers: expected a list of names, got {providers!r}"
+        )
     merged["providers"] = providers
     for key in ("intra_op_threads", "inter_op_threads"):
         if not isinstance(merged[key], int) or isinstance(merged[key], bool) or merged[key] < 0:
-            raise BackendError(f"backends.options.onnx.{key}: expected an integer >= 0, got {merged[key]!r}")
+            raise BackendError(
+                f"backends.options.onnx.{key}: expected an integer >= 0, got {merged[key]!r}"
+            )
     if merged["optimization"] not in _OPTIMIZATION:
         raise BackendError(
             f"backends.options.onnx.optimization: expected one of {', '.join(_OPTIMIZATION)}, "
@@ -109,7 +122,9 @@ class OnnxBackend:
 
     def availability(self) -> Availability:
         if importlib.util.find_spec("onnxruntime") is None:
-            return Availability(False, "onnxruntime is not installed: pip install 'coral-inference-onnx[cpu]'")
+            return Availability(
+                False, "onnxruntime is not installed: pip install 'coral-inference-onnx[cpu]'"
+            )
         dist = _ort_distribution()
         label = f"{dist[0]} {dist[1]}" if dist else "onnxruntime"
         return Availability(True, label)
@@ -127,9 +142,13 @@ class OnnxBackend:
         )
         session_options.log_severity_level = 3
         try:
-            session = ort.InferenceSession(str(weights), sess_options=session_options, providers=providers)
+            session = ort.InferenceSession(
+                str(weights), sess_options=session_options, providers=providers
+            )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
             raise BackendError(
                 f"{weights}: onnxruntime cannot load this model ({first_line}); "
                 "is the file a complete, valid ONNX model?"
