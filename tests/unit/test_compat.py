@@ -42,7 +42,11 @@ def test_gated_requirements_skip_extras_and_unrelated():
 
 
 def test_installed_inference_reads_metadata_without_import():
+    import importlib.util
     import sys
+
+    if importlib.util.find_spec("inference") is None:
+        pytest.skip("no inference installed (tox env 'core')")
 
     sys.modules.pop("inference", None)
     info = compat.installed_inference()
