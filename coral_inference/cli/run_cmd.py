@@ -100,7 +100,13 @@ def run(
         sys.exit(1)
     if as_json:
         echo_json(summary)
-        return
+    else:
+        _print_summary(summary, save_predictions)
+    if summary["interrupted"]:
+        sys.exit(130)  # the shell convention for "stopped by Ctrl-C", after a clean stop
+
+
+def _print_summary(summary: dict, save_predictions: Path | None) -> None:
     latency = summary["latency_ms"]
     click.echo(f"model {summary['model']} on {summary['backend']}, source {summary['source']}")
     click.echo(

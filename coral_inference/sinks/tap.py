@@ -178,10 +178,9 @@ def tap_pipelines(
     def wrap_join(original: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(original)
         def join(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                tap.close(self)
+            result = original(self, *args, **kwargs)  # interrupted: the pipeline still runs
+            tap.close(self)
+            return result
 
         return join
 

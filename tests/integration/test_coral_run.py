@@ -242,3 +242,55 @@ def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
         )
     assert result.returncode == 1 and "--preview 127.0.0.1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_with_summary_and_closed_files(tmp_path, sample_package):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=600)
+    predictions = tmp_path / "p.jsonl"
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coral_inference.cli",
+            "run",
+            "--model",
+            str(sample_package),
+            "--source",
+            str(video),
+            "--output-dir",
+            str(out),
+            "--json",
+            "--save-predictions",
+            str(predictions),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
+            "CORAL_PLUGINS__ONLY": ONLY,
+        },
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if predictions.exists() and predictions.read_text().count("\n") >= 20:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    summary = json.loads(stdout)
+    assert summary["interrupted"] is True and 20 <= summary["frames"] < 600
+    assert "Traceback" not in stderr
+    assert predictions.read_text().count("\n") == summary["frames"]
+    assert sum(count_frames(p) for p in summary["recordings"]) == summary["frames"]
+    assert summary["metrics"]["written"] == summary["frames"]
