@@ -16,7 +16,6 @@ BUILTIN_PATCHES: tuple[str, ...] = (
     "metric_sink",
     "stream_manager",
     "camera",
-    "webrtc",
 )
 
 
