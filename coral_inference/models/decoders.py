@@ -175,16 +175,8 @@ def decode_yolov8(
     Options: ``normalized`` (boxes in 0..1, scaled by the input size), ``class_agnostic`` (NMS
     across classes).
     """
-    nc = len(manifest.classes)
-    rows = _rows(outputs, 4 + nc, manifest)
-    class_scores = rows[:, 4:]
-    class_ids = class_scores.argmax(axis=1)
-    scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
-    hit = scores >= context.confidence
-    boxes = _cxcywh_to_xyxy(rows[hit, :4].astype(np.float32))
-    if _flag(manifest, "normalized"):
-        boxes *= np.array(context.input_size * 2, np.float32)
-    return _finish(boxes, scores[hit], class_ids[hit], context, _flag(manifest, "class_agnostic"))
+    rows = _rows(outputs, 4 + len(manifest.classes), manifest)
+    return _best_class(rows[:, :4], rows[:, 4:], manifest, context)
 
 
 def decode_yolov5(
@@ -194,14 +186,19 @@ def decode_yolov5(
 
     A box's confidence is objectness times its best class score. Options as for ``yolov8``.
     """
-    nc = len(manifest.classes)
-    rows = _rows(outputs, 5 + nc, manifest)
+    rows = _rows(outputs, 5 + len(manifest.classes), manifest)
     rows = rows[rows[:, 4] >= context.confidence]  # conf <= objectness: a cheap pre-filter
-    class_scores = rows[:, 5:] * rows[:, 4:5]
+    return _best_class(rows[:, :4], rows[:, 5:] * rows[:, 4:5], manifest, context)
+
+
+def _best_class(
+    cxcywh: np.ndarray, class_scores: np.ndarray, manifest: ModelManifest, context: DecodeContext
+) -> Detections:
+    """Each row's best class and score, thresholded, as boxes in model-input pixels, NMS'd."""
     class_ids = class_scores.argmax(axis=1)
     scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
     hit = scores >= context.confidence
-    boxes = _cxcywh_to_xyxy(rows[hit, :4].astype(np.float32))
+    boxes = _cxcywh_to_xyxy(cxcywh[hit].astype(np.float32))
     if _flag(manifest, "normalized"):
         boxes *= np.array(context.input_size * 2, np.float32)
     return _finish(boxes, scores[hit], class_ids[hit], context, _flag(manifest, "class_agnostic"))

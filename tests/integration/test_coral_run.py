@@ -18,6 +18,25 @@ def sample_package(tmp_path_factory):
     return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
 
 
+def spawn_coral(*args):
+    """``coral ARGS`` as a background process (for tests that interact with a running job)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "coral_inference.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
+            "CORAL_PLUGINS__ONLY": ONLY,
+        },
+    )
+
+
 def count_frames(path) -> int:
     import cv2
 
@@ -169,9 +188,6 @@ def test_models_inspect(coral, sample_package):
 
 
 def test_preview_is_served_while_running(tmp_path, sample_package):
-    import os
-    import subprocess
-    import sys
     import time
     import urllib.request
 
@@ -180,30 +196,17 @@ def test_preview_is_served_while_running(tmp_path, sample_package):
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=200)
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coral_inference.cli",
-            "run",
-            "--model",
-            str(sample_package),
-            "--source",
-            str(video),
-            "--output-dir",
-            str(tmp_path / "out"),
-            "--json",
-            "--preview",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
-            "CORAL_PLUGINS__ONLY": ONLY,
-        },
-        stdin=subprocess.DEVNULL,
+    process = spawn_coral(
+        "run",
+        "--model",
+        str(sample_package),
+        "--source",
+        str(video),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--json",
+        "--preview",
+        f"127.0.0.1:{port}",
     )
     page = None
     deadline = time.monotonic() + 60
@@ -245,40 +248,24 @@ def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
 
 
 def test_ctrl_c_stops_cleanly_with_summary_and_closed_files(tmp_path, sample_package):
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=600)
     predictions = tmp_path / "p.jsonl"
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coral_inference.cli",
-            "run",
-            "--model",
-            str(sample_package),
-            "--source",
-            str(video),
-            "--output-dir",
-            str(out),
-            "--json",
-            "--save-predictions",
-            str(predictions),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("CORAL_")},
-            "CORAL_PLUGINS__ONLY": ONLY,
-        },
+    process = spawn_coral(
+        "run",
+        "--model",
+        str(sample_package),
+        "--source",
+        str(video),
+        "--output-dir",
+        str(out),
+        "--json",
+        "--save-predictions",
+        str(predictions),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
