@@ -47,8 +47,9 @@ def register_decoder(register: Callable[[str, Decoder], None]) -> None:
     """Register output decoders for model packages (the manifest's ``decoder.type``).
 
     Called once per :func:`coral_inference.init`. Call ``register(name, decoder)`` where
-    ``decoder(outputs, manifest) -> Detections`` turns raw model outputs into boxes in model-input
-    pixels; the runtime maps them back to the source frame. Returns nothing.
+    ``decoder(outputs, manifest, context) -> Detections`` turns raw model outputs into boxes in
+    model-input pixels (``context`` is a :class:`~coral_inference.models.decoders.DecodeContext`:
+    input size and thresholds); the runner maps them back to the source frame. Returns nothing.
     """
 
 

@@ -1,0 +1,1 @@
+"""Example coral-inference backend running ONNX weights on OpenCV's DNN module."""

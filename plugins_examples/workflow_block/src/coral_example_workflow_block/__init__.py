@@ -1,0 +1,1 @@
+"""Example coral-inference plugin adding the ``coral/detection_count@v1`` workflow block."""
