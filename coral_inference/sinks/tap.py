@@ -184,6 +184,12 @@ def tap_pipelines(
 
         return join
 
-    patcher.wrap(pipeline_class, "__init__", wrap_init)
-    patcher.wrap(pipeline_class, "join", wrap_join)
+    # Wrap where the methods are defined: in inference 1.x the public class is a subclass of
+    # streamvision's pipeline, which the stream manager instantiates directly.
+    patcher.wrap(_defining_class(pipeline_class, "__init__"), "__init__", wrap_init)
+    patcher.wrap(_defining_class(pipeline_class, "join"), "join", wrap_join)
     return tap.close_all
+
+
+def _defining_class(cls: type, attribute: str) -> type:
+    return next(klass for klass in cls.__mro__ if attribute in vars(klass))
