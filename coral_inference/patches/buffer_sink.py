@@ -38,7 +38,7 @@ class _RingSink:
 class BufferSinkPatch(Patch):
     name = "buffer_sink"
     description = "bounded ring of recent (predictions, frame) per pipeline for preview and HTTP"
-    inference = ">=0.50,<2"
+    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
     targets = (PIPELINE_CLASS,)
 
     def settings(self, context: PatchContext) -> object:

@@ -25,7 +25,7 @@ def model_type_key(model_id: str) -> tuple[str, str]:
 class LocalModelsPatch(Patch):
     name = "local_models"
     description = "resolve models.<id> packages offline in get_model, pipelines and the HTTP API"
-    inference = ">=0.50,<2"
+    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
     targets = (GENERIC_MODELS, MODEL_TYPES)
 
     def not_needed(self, context: PatchContext) -> str | None:

@@ -82,7 +82,7 @@ class _FrameMetrics:
 class MetricSinkPatch(Patch):
     name = "metric_sink"
     description = "per-frame latency/fps/detections to SQLite or InfluxDB, batched and bounded"
-    inference = ">=0.50,<2"
+    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
     targets = (PIPELINE_CLASS,)
 
     def __init__(self) -> None:

@@ -88,7 +88,7 @@ class _PipelineRecorder:
 class VideoSinkPatch(Patch):
     name = "video_sink"
     description = "annotated, segmented recordings of every pipeline (off the inference thread)"
-    inference = ">=0.50,<2"
+    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
     targets = (PIPELINE_CLASS,)
 
     def __init__(self) -> None:
