@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 from coral_inference.sinks.ring import FrameRing
 from coral_inference.sinks.tap import PIPELINE_CLASS, tap_pipelines
@@ -38,7 +39,7 @@ class _RingSink:
 class BufferSinkPatch(Patch):
     name = "buffer_sink"
     description = "bounded ring of recent (predictions, frame) per pipeline for preview and HTTP"
-    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
+    inference = TESTED_INFERENCE
     targets = (PIPELINE_CLASS,)
 
     def settings(self, context: PatchContext) -> object:

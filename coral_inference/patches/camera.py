@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def v4l2_producer_class(base: type) -> type:
 class CameraPatch(Patch):
     name = "camera"
     description = "open camera indices, '0' and /dev/video* with V4L2 and YUYV on cpu/rknn"
-    inference = ">=0.54.1,<1.9"
+    inference = TESTED_INFERENCE
     targets = (VIDEO_SOURCE, PRODUCER)
 
     def not_needed(self, context: PatchContext) -> str | None:

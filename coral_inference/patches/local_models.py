@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 
 TASK = "object-detection"
@@ -25,7 +26,7 @@ def model_type_key(model_id: str) -> tuple[str, str]:
 class LocalModelsPatch(Patch):
     name = "local_models"
     description = "resolve models.<id> packages offline in get_model, pipelines and the HTTP API"
-    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
+    inference = TESTED_INFERENCE
     targets = (GENERIC_MODELS, MODEL_TYPES)
 
     def not_needed(self, context: PatchContext) -> str | None:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 from coral_inference.sinks.tap import (
     PIPELINE_CLASS,
@@ -82,7 +83,7 @@ class _FrameMetrics:
 class MetricSinkPatch(Patch):
     name = "metric_sink"
     description = "per-frame latency/fps/detections to SQLite or InfluxDB, batched and bounded"
-    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
+    inference = TESTED_INFERENCE
     targets = (PIPELINE_CLASS,)
 
     def __init__(self) -> None:

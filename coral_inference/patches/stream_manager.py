@@ -51,6 +51,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 from coral_inference.sinks.tap import pipeline_name
 
@@ -454,7 +455,7 @@ class StreamManagerPatch(Patch):
         "bounded command waits, busy answers, a health-check failure budget and kill after a "
         "grace period in the stream manager"
     )
-    inference = ">=0.54.1,<1.9"
+    inference = TESTED_INFERENCE
     targets = (APP, HANDLER, MANAGER, *(f"{APP}:{name}" for name in REPLACED + USED))
 
     def __init__(self) -> None:

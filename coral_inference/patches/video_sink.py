@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from coral_inference import hookimpl
+from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
 from coral_inference.sinks.tap import (
     PIPELINE_CLASS,
@@ -88,7 +89,7 @@ class _PipelineRecorder:
 class VideoSinkPatch(Patch):
     name = "video_sink"
     description = "annotated, segmented recordings of every pipeline (off the inference thread)"
-    inference = ">=0.54,<1.9"  # the lines the tox matrix tests: 0.54.x and 1.8.x
+    inference = TESTED_INFERENCE
     targets = (PIPELINE_CLASS,)
 
     def __init__(self) -> None:
