@@ -41,6 +41,20 @@ class BackendError(RuntimeError):
     """A backend cannot be selected or cannot load a model; the message says what to do."""
 
 
+def merge_options(
+    backend: str, options: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``defaults`` overridden by the ``backends.options.<backend>`` mapping; unknown keys are a
+    :class:`BackendError` naming the config path and the known keys."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise BackendError(
+            f"backends.options.{backend}: unknown option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(defaults)}"
+        )
+    return {**defaults, **options}
+
+
 def select_backend(
     backends: Mapping[str, BackendAdapter],
     preferred: list[str],

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.backends import Availability, BackendError
+from coral_inference.backends import Availability, BackendError, merge_options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,13 +55,7 @@ def _ort_distribution() -> tuple[str, str] | None:
 
 def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults merged with ``backends.options.onnx``; unknown keys and bad values rejected."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise BackendError(
-            f"backends.options.onnx: unknown option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(OPTIONS)}"
-        )
-    merged = {**OPTIONS, **options}
+    merged = merge_options("onnx", options, OPTIONS)
     providers = merged["providers"]
     if isinstance(providers, str):
         providers = [providers]

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.backends import Availability, BackendError
+from coral_inference.backends import Availability, BackendError, merge_options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,13 +45,7 @@ TARGETS = ("cpu", "opencl")
 
 def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The defaults merged with ``backends.options.opencv_dnn``; bad keys or values raise."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise BackendError(
-            f"backends.options.opencv_dnn: unknown option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(OPTIONS)}"
-        )
-    merged = {**OPTIONS, **options}
+    merged = merge_options("opencv_dnn", options, OPTIONS)
     if merged["target"] not in TARGETS:
         raise BackendError(
             f"backends.options.opencv_dnn.target: expected one of {', '.join(TARGETS)}, "
