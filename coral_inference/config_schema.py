@@ -44,16 +44,22 @@ SCHEMA = Section(
     "coral-inference runtime configuration",
     {
         "platform": Option(
-            "str", "auto", "chip platform; auto reads the device tree / Jetson release file",
+            "str",
+            "auto",
+            "chip platform; auto reads the device tree / Jetson release file",
             choices=("auto", "cpu", "rknn", "jetson"),
         ),
-        "strict": Option("bool", False, "any failed/invalid/incompatible plugin or patch -> non-zero exit"),
+        "strict": Option(
+            "bool", False, "any failed/invalid/incompatible plugin or patch -> non-zero exit"
+        ),
         "plugins": Section(
             "which discovered plugins load (names as `coral plugins list` shows them)",
             {
                 "disabled": Option("list[str]", [], "plugins never imported"),
                 "only": Option(
-                    "list[str]", None, "allow-list: when set, only these plugins load",
+                    "list[str]",
+                    None,
+                    "allow-list: when set, only these plugins load",
                     nullable=True,
                 ),
             },
@@ -68,12 +74,18 @@ SCHEMA = Section(
             {
                 "preferred": Option("list[str]", ["rknn", "onnx"], "first available backend wins"),
                 "modules": Option(
-                    "list[str]", [], "extra modules with @hookimpl register_backend, imported at init"
+                    "list[str]",
+                    [],
+                    "extra modules with @hookimpl register_backend, imported at init",
                 ),
                 "auto_discover": Option("bool", True, "load backends from entry points"),
                 "options": Section(
                     "backends.options.<backend>: options handed to that backend",
-                    values=Option("mapping", {}, "options for one backend, e.g. onnx: {providers: [CPUExecutionProvider], threads: 2}"),
+                    values=Option(
+                        "mapping",
+                        {},
+                        "options for one backend, e.g. onnx: {providers: [CPUExecutionProvider], threads: 2}",
+                    ),
                 ),
             },
         ),
@@ -89,24 +101,48 @@ SCHEMA = Section(
                     {
                         "dir": Option("path", "./coral-output/recordings", "root directory"),
                         "segment_seconds": Option("float", 60.0, "length of one file", minimum=1),
-                        "max_total_gb": Option("float", 10.0, "delete oldest beyond this", minimum=0),
+                        "max_total_gb": Option(
+                            "float", 10.0, "delete oldest beyond this", minimum=0
+                        ),
                         "max_age_days": Option("float", 7.0, "delete older files", minimum=0),
-                        "codec": Option("str", "auto", "video codec", choices=("auto", "h264", "mp4v")),
+                        "codec": Option(
+                            "str", "auto", "video codec", choices=("auto", "h264", "mp4v")
+                        ),
                         "queue_size": Option("int", 64, "frames waiting for the writer", minimum=1),
                     },
                 ),
                 "metrics": Section(
                     "per-frame metrics (metric_sink)",
                     {
-                        "store": Option("str", "sqlite", "where points go", choices=("sqlite", "influxdb")),
+                        "store": Option(
+                            "str", "sqlite", "where points go", choices=("sqlite", "influxdb")
+                        ),
                         "path": Option("path", "./coral-output/metrics.db", "SQLite file"),
-                        "url": Option("str", None, "InfluxDB base URL, e.g. http://127.0.0.1:8086", nullable=True),
+                        "url": Option(
+                            "str",
+                            None,
+                            "InfluxDB base URL, e.g. http://127.0.0.1:8086",
+                            nullable=True,
+                        ),
                         "database": Option("str", "coral", "InfluxDB database / bucket"),
-                        "token": Option("str", None, "InfluxDB token (sent as Authorization: Token)", nullable=True),
+                        "token": Option(
+                            "str",
+                            None,
+                            "InfluxDB token (sent as Authorization: Token)",
+                            nullable=True,
+                        ),
                         "batch_size": Option("int", 500, "points per write", minimum=1),
-                        "flush_seconds": Option("float", 1.0, "longest wait before a write", minimum=0.01),
-                        "buffer_max": Option("int", 100000, "points kept while the store is down", minimum=1),
-                        "fields": Option("list[str]", [], "extra numeric/string keys of the predictions to store, e.g. [time]"),
+                        "flush_seconds": Option(
+                            "float", 1.0, "longest wait before a write", minimum=0.01
+                        ),
+                        "buffer_max": Option(
+                            "int", 100000, "points kept while the store is down", minimum=1
+                        ),
+                        "fields": Option(
+                            "list[str]",
+                            [],
+                            "extra numeric/string keys of the predictions to store, e.g. [time]",
+                        ),
                     },
                 ),
                 "buffer": Section(
@@ -120,12 +156,30 @@ SCHEMA = Section(
                 "stream_manager": Section(
                     "stream manager hardening (stream_manager)",
                     {
-                        "command_timeout_seconds": Option("float", 30.0, "longest wait for a pipeline command", minimum=0.1),
-                        "start_timeout_seconds": Option("float", 120.0, "longest wait for a pipeline to start (init/webrtc: model loading)", minimum=0.1),
-                        "lock_timeout_seconds": Option("float", 10.0, "wait for a busy pipeline before answering busy", minimum=0.1),
-                        "health_check_seconds": Option("float", 10.0, "interval of pipeline health checks", minimum=0.1),
-                        "failure_budget": Option("int", 3, "failed health checks before a pipeline is killed", minimum=1),
-                        "termination_grace_seconds": Option("float", 5.0, "wait after terminate before kill", minimum=0),
+                        "command_timeout_seconds": Option(
+                            "float", 30.0, "longest wait for a pipeline command", minimum=0.1
+                        ),
+                        "start_timeout_seconds": Option(
+                            "float",
+                            120.0,
+                            "longest wait for a pipeline to start (init/webrtc: model loading)",
+                            minimum=0.1,
+                        ),
+                        "lock_timeout_seconds": Option(
+                            "float",
+                            10.0,
+                            "wait for a busy pipeline before answering busy",
+                            minimum=0.1,
+                        ),
+                        "health_check_seconds": Option(
+                            "float", 10.0, "interval of pipeline health checks", minimum=0.1
+                        ),
+                        "failure_budget": Option(
+                            "int", 3, "failed health checks before a pipeline is killed", minimum=1
+                        ),
+                        "termination_grace_seconds": Option(
+                            "float", 5.0, "wait after terminate before kill", minimum=0
+                        ),
                     },
                 ),
             },
@@ -152,4 +206,10 @@ def defaults(section: Section = SCHEMA) -> dict[str, Any]:
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+    return (
+        list(value)
+        if isinstance(value, list)
+        else dict(value)
+        if isinstance(value, dict)
+        else value
+    )
