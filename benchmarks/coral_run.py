@@ -23,11 +23,11 @@ SINKS = ("video_sink", "metric_sink", "buffer_sink")
 
 def custom_logic_fps(package_dir: Path, video: Path, frames: int) -> float:
     """InferencePipeline + on_video_frame that runs onnxruntime itself."""
-    from coral_inference_onnx.backend import OnnxBackend
     from inference import InferencePipeline
 
     from coral_inference.models.package import load_package
     from coral_inference.models.runner import ModelRunner
+    from coral_inference_onnx.backend import OnnxBackend
 
     package = load_package(package_dir)
     runner = ModelRunner(package, OnnxBackend().create_session(package.weights_path("onnx"), {}))

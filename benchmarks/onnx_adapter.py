@@ -23,11 +23,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    from coral_inference_onnx.backend import OnnxBackend
-
     from coral_inference.models.package import load_package
     from coral_inference.models.preprocess import prepare
     from coral_inference.models.runner import ModelRunner
+    from coral_inference_onnx.backend import OnnxBackend
 
     package_dir, video = sample_assets()
     package = load_package(package_dir)
