@@ -61,6 +61,7 @@ class RunSummary:
     backend: str = ""
     source: str = ""
     recordings: list[str] = field(default_factory=list)
+    recording: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -72,6 +73,7 @@ class RunSummary:
             "end_to_end_ms": _percentiles(self.ages_ms),
             "detections": self.detections,
             "recordings": self.recordings,
+            "recording": self.recording,
             "metrics": self.metrics,
             "model": self.model_id,
             "backend": self.backend,
@@ -353,9 +355,15 @@ def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
 
 def _collect_outputs(sinks: set[str], summary: RunSummary) -> None:
     if "video_sink" in sinks:
-        from coral_inference.patches.video_sink import recordings
+        from coral_inference.patches.video_sink import recorder_stats, recordings
 
         summary.recordings = [str(p) for p in recordings()]
+        stats = recorder_stats()
+        summary.recording = {
+            "frames_written": sum(s.frames_written for s in stats),
+            "dropped": sum(s.dropped for s in stats),
+            "failed": sum(s.failed for s in stats),
+        }
     if "metric_sink" in sinks:
         from coral_inference.patches.metric_sink import last_run_stats
 

@@ -116,6 +116,12 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
     )
     for path in summary["recordings"]:
         click.echo(f"recording: {path}")
+    recording = summary["recording"]
+    if recording.get("dropped") or recording.get("failed"):
+        click.echo(
+            f"recording: {recording['dropped']} frames dropped (writer behind), "
+            f"{recording['failed']} failed (disk errors)"
+        )
     if summary["metrics"]:
         metrics = summary["metrics"]
         click.echo(
