@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
-CACHE = Path(os.environ.get("CORAL_BENCH_DIR", Path(tempfile.gettempdir()) / "coral-bench"))
+CACHE = Path(tempfile.gettempdir()) / "coral-bench"
 OFFLINE_ENV = {
     "DISABLE_VERSION_CHECK": "true",
     "TELEMETRY_OPT_OUT": "true",
