@@ -18,6 +18,20 @@ def sample_package(tmp_path_factory):
     return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
 
 
+def run_args(package, video, out, *extra: str) -> list[str]:
+    """``coral run`` arguments for a package, a video and an output directory."""
+    return [
+        "run",
+        "--model",
+        str(package),
+        "--source",
+        str(video),
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+
+
 def spawn_coral(*args):
     """``coral ARGS`` as a background process (for tests that interact with a running job)."""
     import os
@@ -54,16 +68,9 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
     truth = make_face_video(video, size)
     out = tmp_path / "out"
     result = coral(
-        "run",
-        "--model",
-        str(sample_package),
-        "--source",
-        str(video),
-        "--json",
-        "--output-dir",
-        str(out),
-        "--save-predictions",
-        str(tmp_path / "p.jsonl"),
+        *run_args(
+            sample_package, video, out, "--json", "--save-predictions", str(tmp_path / "p.jsonl")
+        ),
         env={"CORAL_PLUGINS__ONLY": ONLY},
     )
     assert result.returncode == 0, result.stderr
@@ -102,16 +109,7 @@ def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_pat
     make_face_video(video, (320, 240), frames=60)
     out = tmp_path / "out"
     result = coral(
-        "run",
-        "--model",
-        str(sample_package),
-        "--source",
-        str(video),
-        "--json",
-        "--max-frames",
-        "12",
-        "--output-dir",
-        str(out),
+        *run_args(sample_package, video, out, "--json", "--max-frames", "12"),
         env={"CORAL_PLUGINS__ONLY": ONLY},
     )
     assert result.returncode == 0, result.stderr
@@ -126,18 +124,16 @@ def test_sinks_off_still_runs(coral, tmp_path, sample_package):
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=10)
     result = coral(
-        "run",
-        "--model",
-        str(sample_package),
-        "--source",
-        str(video),
-        "--json",
-        "--output-dir",
-        str(tmp_path / "out"),
-        "--set",
-        "patches.video_sink=false",
-        "--set",
-        "patches.metric_sink=false",
+        *run_args(
+            sample_package,
+            video,
+            tmp_path / "out",
+            "--json",
+            "--set",
+            "patches.video_sink=false",
+            "--set",
+            "patches.metric_sink=false",
+        ),
         env={"CORAL_PLUGINS__ONLY": ONLY},
     )
     assert result.returncode == 0, result.stderr
@@ -198,16 +194,9 @@ def test_preview_is_served_while_running(tmp_path, sample_package):
     make_face_video(video, (320, 240), frames=200)
     port = free_port()
     process = spawn_coral(
-        "run",
-        "--model",
-        str(sample_package),
-        "--source",
-        str(video),
-        "--output-dir",
-        str(tmp_path / "out"),
-        "--json",
-        "--preview",
-        f"127.0.0.1:{port}",
+        *run_args(
+            sample_package, video, tmp_path / "out", "--json", "--preview", f"127.0.0.1:{port}"
+        )
     )
     page = None
     deadline = time.monotonic() + 60
@@ -233,15 +222,7 @@ def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
         taken.listen()
         port = taken.getsockname()[1]
         result = coral(
-            "run",
-            "--model",
-            str(sample_package),
-            "--source",
-            str(video),
-            "--output-dir",
-            str(tmp_path / "out"),
-            "--preview",
-            f"127.0.0.1:{port}",
+            *run_args(sample_package, video, tmp_path / "out", "--preview", f"127.0.0.1:{port}"),
             env={"CORAL_PLUGINS__ONLY": ONLY},
         )
     assert result.returncode == 1 and "--preview 127.0.0.1" in result.stderr
@@ -257,16 +238,7 @@ def test_ctrl_c_stops_cleanly_with_summary_and_closed_files(tmp_path, sample_pac
     predictions = tmp_path / "p.jsonl"
     out = tmp_path / "out"
     process = spawn_coral(
-        "run",
-        "--model",
-        str(sample_package),
-        "--source",
-        str(video),
-        "--output-dir",
-        str(out),
-        "--json",
-        "--save-predictions",
-        str(predictions),
+        *run_args(sample_package, video, out, "--json", "--save-predictions", str(predictions))
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:

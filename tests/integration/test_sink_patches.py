@@ -12,18 +12,11 @@ from face_video import make_face_video
 
 import coral_inference
 from coral_inference import compat
+from coral_inference.config_schema import BUILTIN_PATCHES
 
 pytestmark = pytest.mark.integration
 PIPELINE = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"
-ONLY = [
-    "onnx",
-    "local_models",
-    "buffer_sink",
-    "video_sink",
-    "metric_sink",
-    "stream_manager",
-    "camera",
-]
+ONLY = ["onnx", *BUILTIN_PATCHES]
 
 
 @pytest.fixture(scope="module")
