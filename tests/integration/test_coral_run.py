@@ -254,3 +254,35 @@ def test_ctrl_c_stops_cleanly_with_summary_and_closed_files(tmp_path, sample_pac
     assert predictions.read_text().count("\n") == summary["frames"]
     assert sum(count_frames(p) for p in summary["recordings"]) == summary["frames"]
     assert summary["metrics"]["written"] == summary["frames"]
+
+
+def test_models_import_onnx_then_run(coral, tmp_path, sample_package):
+    out = tmp_path / "imported"
+    made = coral(
+        "models",
+        "import-onnx",
+        str(sample_package / "model.onnx"),
+        str(out),
+        "--name",
+        "faces2",
+        "--decoder",
+        "centerface",
+        "--classes",
+        "face",
+    )
+    assert made.returncode == 0, made.stderr
+    shown = json.loads(coral("models", "inspect", str(out), "--json").stdout)
+    assert shown["manifest"]["name"] == "faces2" and shown["manifest"]["input"]["size"] is None
+    bad = coral(
+        "models",
+        "import-onnx",
+        str(sample_package / "model.onnx"),
+        str(tmp_path / "x"),
+        "--name",
+        "x",
+        "--decoder",
+        "yolov9",
+        "--classes",
+        "face",
+    )
+    assert bad.returncode == 1 and "yolov9" in bad.stderr and "Traceback" not in bad.stderr
