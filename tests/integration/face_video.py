@@ -1,5 +1,6 @@
-"""Test videos built independently of the demo generator: a mirrored astronaut face pasted at
-grid positions and stepped scales over a coffee-cup photo, with stretches of empty frames."""
+"""Test videos: faces built independently of the demo generator (a mirrored astronaut face
+pasted at grid positions and stepped scales over a coffee-cup photo, with stretches of empty
+frames), and plain short clips for tests that only need a source that ends."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ def iou(a: list[float], b: list[float]) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def write_plain_video(path: Path, frames: int, fps: float, step: int) -> Path:
+    """A 160x120 MJPG clip of ``frames`` flat grey frames, brightening by ``step`` each frame."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 120))
+    for i in range(frames):
+        writer.write(np.full((120, 160, 3), i * step, np.uint8))
+    writer.release()
+    return path

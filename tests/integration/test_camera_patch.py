@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from face_video import write_plain_video
 
 pytest.importorskip("inference")
 
@@ -131,12 +131,7 @@ def test_video_source_opens_cameras_with_v4l2(runtime, video_source: Any, video,
 
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
-    for i in range(10):
-        writer.write(np.full((120, 160, 3), i * 20, np.uint8))
-    writer.release()
-    return path
+    return write_plain_video(tmp_path / "clip.avi", frames=10, fps=10, step=20)
 
 
 def test_video_file_opens_through_the_original_path(runtime, video_source: Any, video) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from face_video import write_plain_video
 
 pytest.importorskip("inference")
 pytest.importorskip("psutil")
@@ -333,12 +334,7 @@ def camera() -> Iterator[str]:
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
     """A short video file: its source ends within a second or so."""
-    path = tmp_path / "source.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (160, 120))
-    for i in range(40):
-        writer.write(np.full((120, 160, 3), i * 5, np.uint8))
-    writer.release()
-    return path
+    return write_plain_video(tmp_path / "source.avi", frames=40, fps=20, step=5)
 
 
 def request(command: dict[str, Any]) -> dict[str, Any]:
