@@ -52,7 +52,7 @@ def custom_logic_fps(package_dir: Path, video: Path, frames: int) -> float:
 
 
 def coral_run_fps(package_dir: Path, video: Path, frames: int, sinks_on: bool) -> float:
-    from coral_inference.run import RunRequest, run
+    from coral_inference.app.run import RunRequest, run
 
     overrides = tuple(f"patches.{name}={str(sinks_on).lower()}" for name in SINKS)
     with tempfile.TemporaryDirectory() as out:

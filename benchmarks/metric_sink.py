@@ -21,9 +21,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from coral_inference.sinks.metric_points import DEFAULT_MEASUREMENT, FieldValue, MetricPoint
-from coral_inference.sinks.metric_stores import InfluxDBStore, SqliteMetricStore
-from coral_inference.sinks.metric_writer import BufferedMetricWriter
+from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT, FieldValue, MetricPoint
+from coral_inference.services.metrics.stores import InfluxDBStore, SqliteMetricStore
+from coral_inference.services.metrics.writer import BufferedMetricWriter
 from coral_inference.testing.influxdb import InfluxDBServer, count_points, find_influxd
 
 TARGET = 50_000.0

@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from coral_inference.sinks.annotation import draw_detections
-from coral_inference.sinks.recording import SegmentedRecorder
-from coral_inference.sinks.video_writers import h264_available, open_video_writer
+from coral_inference.services.annotation import draw_detections
+from coral_inference.services.recording.recorder import SegmentedRecorder
+from coral_inference.services.recording.video_writers import h264_available, open_video_writer
 
 FPS = 25.0
 SIZES = ((640, 360), (1280, 720))

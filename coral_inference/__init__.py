@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.hookspecs import hookimpl, hookspec
+from coral_inference.runtime.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
     from coral_inference.runtime import RuntimeContext

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from coral_inference.config import RuntimeDescriptor
-    from coral_inference.plugins import PluginManager
+    from coral_inference.runtime.config import RuntimeDescriptor
+    from coral_inference.runtime.plugins import PluginManager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,7 +42,7 @@ def config_options(func: F) -> F:
 def load_descriptor(
     config_file: str | None, overrides: tuple[str, ...], no_env: bool
 ) -> RuntimeDescriptor:
-    from coral_inference.config import load_config
+    from coral_inference.runtime.config import load_config
 
     return load_config(config_file, overrides=overrides, env={} if no_env else None)
 
@@ -52,9 +52,9 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from coral_inference.backends import BackendError
-        from coral_inference.config import ConfigError
         from coral_inference.models.errors import ModelPackageError
+        from coral_inference.runtime.backends import BackendError
+        from coral_inference.runtime.config import ConfigError
 
         try:
             return func(*args, **kwargs)
@@ -78,8 +78,8 @@ def plugin_manager_from_env() -> PluginManager:
 
     A broken config here must not break the CLI: it falls back to no filter.
     """
-    from coral_inference.config import ConfigError, load_config
-    from coral_inference.plugins import PluginFilter, PluginManager
+    from coral_inference.runtime.config import ConfigError, load_config
+    from coral_inference.runtime.plugins import PluginFilter, PluginManager
 
     try:
         plugin_filter = PluginFilter.from_config(load_config())

@@ -40,7 +40,7 @@ def validate(config_file: str | None, overrides: tuple[str, ...], no_env: bool) 
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_template(output: str | None, force: bool) -> None:
     """Print (or write) a commented template of every key at its default."""
-    from coral_inference.config import render_template
+    from coral_inference.runtime.config import render_template
 
     text = render_template()
     if output is None:

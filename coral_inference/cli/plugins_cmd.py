@@ -30,7 +30,7 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
     failed (import or hook error), invalid (hook names or arguments wrong). The NAME column is
     what plugins.disabled / CORAL_PLUGINS__DISABLED accept.
     """
-    from coral_inference.plugins import GROUPS, PluginFilter, PluginManager
+    from coral_inference.runtime.plugins import GROUPS, PluginFilter, PluginManager
 
     descriptor = load_descriptor(config_file, overrides, no_env)
     manager = PluginManager(PluginFilter.from_config(descriptor))

@@ -75,8 +75,8 @@ def run(
     """
     import warnings
 
-    from coral_inference.run import RunError, RunRequest
-    from coral_inference.run import run as run_job
+    from coral_inference.app.run import RunError, RunRequest
+    from coral_inference.app.run import run as run_job
 
     warnings.filterwarnings("ignore", message=".*configuration does not support")
     request = RunRequest(

@@ -95,7 +95,7 @@ def _indent(text: str) -> str:
 @friendly_errors
 def doctor(as_json: bool, config_file, overrides, no_env) -> None:
     """Check this machine: python, chip, inference, backends, plugins, and what to install."""
-    from coral_inference.doctor import diagnose
+    from coral_inference.app.doctor import diagnose
 
     report = diagnose(load_descriptor(config_file, overrides, no_env))
     if as_json:

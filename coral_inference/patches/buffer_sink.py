@@ -1,7 +1,7 @@
 """Patch ``buffer_sink``: a bounded in-memory ring of recent results per pipeline.
 
 Preview (WebRTC) and HTTP consumers read it with their own cursors, so several readers never
-steal each other's frames; see :class:`~coral_inference.sinks.ring.FrameRing`.
+steal each other's frames; see :class:`~coral_inference.services.ring.FrameRing`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.ring import FrameRing
-from coral_inference.sinks.tap import PIPELINE_CLASS, tap_pipelines
+from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.ring import FrameRing
 
 _lock = threading.Lock()
 _rings: dict[str, FrameRing] = {}

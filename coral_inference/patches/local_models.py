@@ -12,7 +12,7 @@ from pathlib import Path
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 TASK = "object-detection"
 GENERIC_MODELS = "inference.core.registries.roboflow:GENERIC_MODELS"
@@ -36,7 +36,7 @@ class LocalModelsPatch(Patch):
         return sorted(context.config.section("models").items())
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
-        from coral_inference.local_models import inference_model_class
+        from coral_inference.models.inference_models import inference_model_class
 
         for model_id, path in sorted(context.config.section("models").items()):
             key = model_type_key(model_id)

@@ -15,13 +15,13 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.tap import (
+from coral_inference.patches.tap import (
     PIPELINE_CLASS,
     detection_count,
     frame_timestamp_utc,
     tap_pipelines,
 )
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 FPS_SMOOTHING = 0.1
 
@@ -39,7 +39,7 @@ class _FrameMetrics:
     """One pipeline's per-source fps estimate and point builder."""
 
     def __init__(self, writer: Any, pipeline_id: str, fields: list[str]) -> None:
-        from coral_inference.sinks.metric_points import MetricPoint
+        from coral_inference.services.metrics.points import MetricPoint
 
         self.point = MetricPoint
         self.writer = writer
@@ -95,7 +95,7 @@ class MetricSinkPatch(Patch):
         return sorted((k, str(v)) for k, v in context.config.section("services.metrics").items())
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
-        from coral_inference.sinks.metrics import create_store
+        from coral_inference.services.metrics.factory import create_store
 
         self._settings = context.config.section("services.metrics")
         self._writer = writer = create_store(self._settings)

@@ -52,8 +52,8 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.tap import pipeline_name
+from coral_inference.patches.tap import pipeline_name
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Patch ``video_sink``: annotated, segmented recording of every pipeline and source.
 
 Files go to ``services.recording.dir/<pipeline_id>/<source_id>/``; encoding runs on a writer
-thread behind a bounded queue (see :class:`~coral_inference.sinks.recording.SegmentedRecorder`),
+thread behind a bounded queue (see
+:class:`~coral_inference.services.recording.recorder.SegmentedRecorder`),
 so a slow or failing disk drops frames (counted) but never stalls or stops the pipeline.
 """
 
@@ -14,13 +15,13 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.sinks.tap import (
+from coral_inference.patches.tap import (
     PIPELINE_CLASS,
     PredictionBoxes,
     frame_timestamp_utc,
     tap_pipelines,
 )
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -65,7 +66,7 @@ class _PipelineRecorder:
         )
 
     def _open(self, frame: Any) -> Any:
-        from coral_inference.sinks.recording import SegmentedRecorder
+        from coral_inference.services.recording.recorder import SegmentedRecorder
 
         fps = getattr(frame, "fps", None) or DEFAULT_FPS
         directory = self.root / self.pipeline_id / str(frame.source_id)
@@ -99,7 +100,7 @@ class VideoSinkPatch(Patch):
         return sorted(context.config.section("services.recording").items())
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
-        from coral_inference.sinks.retention import RetentionPolicy
+        from coral_inference.services.recording.retention import RetentionPolicy
 
         settings = context.config.section("services.recording")
         root = Path(settings["dir"])

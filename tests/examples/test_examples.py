@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 import coral_inference
-from coral_inference.backends import BackendError
-from coral_inference.compat import import_object
-from coral_inference.local_models import open_model
+from coral_inference.models.inference_models import open_model
 from coral_inference.models.nms import box_iou
 from coral_inference.models.sample import ASTRONAUT_FACE_XYXY
+from coral_inference.runtime.backends import BackendError
+from coral_inference.runtime.compat import import_object
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ pytest.importorskip("inference")
 import cv2  # noqa: E402
 
 import coral_inference  # noqa: E402
-from coral_inference import compat  # noqa: E402
 from coral_inference.patches.camera import PRODUCER, VIDEO_SOURCE, camera_reference  # noqa: E402
+from coral_inference.runtime import compat  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

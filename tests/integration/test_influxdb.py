@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from coral_inference.sinks.metric_points import DEFAULT_MEASUREMENT, MetricPoint
-from coral_inference.sinks.metric_stores import InfluxDBStore
-from coral_inference.sinks.metric_writer import BufferedMetricWriter
+from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT, MetricPoint
+from coral_inference.services.metrics.stores import InfluxDBStore
+from coral_inference.services.metrics.writer import BufferedMetricWriter
 from coral_inference.testing.influxdb import (
     InfluxDBServer,
     count_points,

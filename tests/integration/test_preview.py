@@ -33,10 +33,10 @@ import cv2  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
 import coral_inference  # noqa: E402
-from coral_inference.preview import PreviewError, PreviewServer, parse_address  # noqa: E402
-from coral_inference.preview_track import PLACEHOLDER_SIZE  # noqa: E402
-from coral_inference.sinks.annotation import class_color  # noqa: E402
-from coral_inference.sinks.tap import pipeline_name  # noqa: E402
+from coral_inference.app.preview import PreviewError, PreviewServer, parse_address  # noqa: E402
+from coral_inference.app.preview_track import PLACEHOLDER_SIZE  # noqa: E402
+from coral_inference.patches.tap import pipeline_name  # noqa: E402
+from coral_inference.services.annotation import class_color  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def assert_box_drawn(image: np.ndarray) -> None:
 def test_two_viewers_each_get_annotated_frames(
     coral_runtime: None, video_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="coral_inference.preview")
+    caplog.set_level(logging.INFO, logger="coral_inference.app.preview")
     preview = PreviewServer("127.0.0.1", 0, "preview-test")
     preview.start()  # before the pipeline exists, as `coral run --preview` does
     pipeline = None
@@ -193,7 +193,7 @@ def test_two_viewers_each_get_annotated_frames(
 
 
 def test_stop_closes_open_viewers(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="coral_inference.preview")
+    caplog.set_level(logging.INFO, logger="coral_inference.app.preview")
     preview = PreviewServer("127.0.0.1", 0, "no-such-pipeline")
     preview.start()
 

@@ -11,8 +11,8 @@ import pytest
 from face_video import make_face_video
 
 import coral_inference
-from coral_inference import compat
-from coral_inference.config_schema import BUILTIN_PATCHES
+from coral_inference.runtime import compat
+from coral_inference.runtime.schema import BUILTIN_PATCHES
 
 pytestmark = pytest.mark.integration
 PIPELINE = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"

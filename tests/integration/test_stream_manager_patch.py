@@ -31,7 +31,6 @@ pytest.importorskip("psutil")
 import cv2  # noqa: E402
 
 import coral_inference  # noqa: E402
-from coral_inference import compat  # noqa: E402
 from coral_inference.patches.stream_manager import (  # noqa: E402
     APP,
     HANDLER,
@@ -39,6 +38,7 @@ from coral_inference.patches.stream_manager import (  # noqa: E402
     REPLACED,
     STARTERS,
 )
+from coral_inference.runtime import compat  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

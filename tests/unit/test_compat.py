@@ -1,7 +1,7 @@
 import pytest
 from packaging.version import Version
 
-from coral_inference import compat
+from coral_inference.runtime import compat
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from coral_inference.config import ConfigError, load_config, reference_rows, render_template
+from coral_inference.runtime.config import ConfigError, load_config, reference_rows, render_template
 
 
 def write(tmp_path, name, text):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coral_inference.sinks.metrics import (
+from coral_inference.services.metrics.factory import (
     BufferedMetricWriter,
     InfluxDBStore,
     MetricPoint,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from coral_inference.sinks.metric_points import (
+from coral_inference.services.metrics.points import (
     MetricPoint,
     datetime_to_ns,
     escape_key,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coral_inference.sinks.metric_points import FieldValue, MetricPoint
-from coral_inference.sinks.metric_stores import (
+from coral_inference.services.metrics.points import FieldValue, MetricPoint
+from coral_inference.services.metrics.stores import (
     InfluxDBStore,
     SqliteMetricStore,
     StoreRejected,

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from coral_inference.sinks.metric_points import MetricPoint
-from coral_inference.sinks.metric_stores import StoreRejected, StoreUnavailable
-from coral_inference.sinks.metric_writer import BufferedMetricWriter
+from coral_inference.services.metrics.points import MetricPoint
+from coral_inference.services.metrics.stores import StoreRejected, StoreUnavailable
+from coral_inference.services.metrics.writer import BufferedMetricWriter
 
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)
-WRITER_LOG = "coral_inference.sinks.metric_writer"
+WRITER_LOG = "coral_inference.services.metrics.writer"
 
 
 def make_point(frame_id: int) -> MetricPoint:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coral_inference.backends import BackendError
+from coral_inference.runtime.backends import BackendError
 
 backend = pytest.importorskip("coral_inference_onnx.backend")
 ort = pytest.importorskip("onnxruntime")

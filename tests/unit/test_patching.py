@@ -2,8 +2,8 @@ import types
 
 import pytest
 
-from coral_inference import compat, patching
-from coral_inference.config import load_config
+from coral_inference.runtime import compat, patching
+from coral_inference.runtime.config import load_config
 
 target = types.SimpleNamespace(value="original")
 

@@ -1,4 +1,4 @@
-from coral_inference.runtime import detect_platform
+from coral_inference.runtime.platform_probe import detect_platform
 
 
 def test_detect_platform(tmp_path):

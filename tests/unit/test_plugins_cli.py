@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from coral_inference.plugins import PluginManager
+from coral_inference.runtime.plugins import PluginManager
 
 FIXTURES = {
     "fixture_good": ("loaded", ""),
@@ -59,7 +59,7 @@ def test_plugins_list_text_and_group(coral):
 
 def test_incompatible_plugins_are_never_imported():
     code = (
-        "import sys; from coral_inference.plugins import PluginManager; "
+        "import sys; from coral_inference.runtime.plugins import PluginManager; "
         "m = PluginManager(); m.discover(); "
         "print(sorted(n for n in sys.modules if n.startswith('coral_fixture_')))"
     )

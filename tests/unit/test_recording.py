@@ -17,11 +17,15 @@ import cv2
 import numpy as np
 import pytest
 
-from coral_inference.sinks.annotation import class_color, draw_detections
-from coral_inference.sinks.recording import SegmentedRecorder
-from coral_inference.sinks.retention import RetentionPolicy
-from coral_inference.sinks.segment_names import is_closed_segment, partial_path, segment_filename
-from coral_inference.sinks.video_writers import h264_available
+from coral_inference.services.annotation import class_color, draw_detections
+from coral_inference.services.recording.recorder import SegmentedRecorder
+from coral_inference.services.recording.retention import RetentionPolicy
+from coral_inference.services.recording.segment_names import (
+    is_closed_segment,
+    partial_path,
+    segment_filename,
+)
+from coral_inference.services.recording.video_writers import h264_available
 
 CODECS = [
     pytest.param(

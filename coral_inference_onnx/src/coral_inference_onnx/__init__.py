@@ -1,1 +1,1 @@
-"""ONNX Runtime backend for coral-inference (registered through ``coral_inference.backends``)."""
+"""ONNX Runtime backend for coral-inference (entry point group ``coral_inference.backends``)."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.backends import Availability, BackendError, merge_options
+from coral_inference.runtime.backends import Availability, BackendError, merge_options
 
 if TYPE_CHECKING:
     import numpy as np

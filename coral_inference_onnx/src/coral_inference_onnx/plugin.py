@@ -1,4 +1,4 @@
-"""The plugin module named by the ``coral_inference.backends`` entry point ``onnx``."""
+"""The plugin module named by the ``coral_inference.runtime.backends`` entry point ``onnx``."""
 
 from coral_inference import hookimpl
 from coral_inference_onnx.backend import OnnxBackend

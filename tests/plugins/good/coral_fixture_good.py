@@ -3,7 +3,7 @@
 import click
 
 from coral_inference import hookimpl
-from coral_inference.patching import Patch
+from coral_inference.runtime.patching import Patch
 
 
 class Target:

@@ -1,4 +1,4 @@
-"""The plugin module named by the ``coral_inference.backends`` entry point ``opencv_dnn``.
+"""The plugin module named by the ``coral_inference.runtime.backends`` entry point ``opencv_dnn``.
 
 It imports nothing heavy: OpenCV is imported only when a model is loaded.
 """
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from coral_example_backend_opencv.backend import OpenCVDnnBackend
 from coral_inference import hookimpl
-from coral_inference.backends import BackendAdapter
+from coral_inference.runtime.backends import BackendAdapter
 
 
 @hookimpl

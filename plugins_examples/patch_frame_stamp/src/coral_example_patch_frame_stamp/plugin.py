@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from coral_inference import hookimpl
-from coral_inference.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 SINKS = "inference.core.interfaces.stream.sinks"
 RENDER_BOXES = f"{SINKS}:render_boxes"

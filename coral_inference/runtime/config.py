@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.config_schema import SCHEMA, Option, Section, defaults, walk
+from coral_inference.runtime.options import Option, Section
+from coral_inference.runtime.schema import SCHEMA, defaults, walk
 
 if TYPE_CHECKING:
     import yaml

@@ -1,8 +1,9 @@
 """The video a preview viewer receives: one pipeline's recent frames with their boxes drawn.
 
-Each :class:`RingVideoTrack` follows the pipeline's :class:`~coral_inference.sinks.ring.FrameRing`
-(kept by the ``buffer_sink`` patch) with a cursor of its own, so any number of viewers see every
-new frame without taking it from each other or from other readers of the ring.
+Each :class:`RingVideoTrack` follows the pipeline's
+:class:`~coral_inference.services.ring.FrameRing` (kept by the ``buffer_sink`` patch) with a
+cursor of its own, so any number of viewers see every new frame without taking it from each other
+or from other readers of the ring.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from coral_inference.patches.buffer_sink import get_ring
-from coral_inference.sinks.annotation import draw_detections
-from coral_inference.sinks.ring import Entry, FrameRing
-from coral_inference.sinks.tap import PredictionBoxes
+from coral_inference.patches.tap import PredictionBoxes
+from coral_inference.services.annotation import draw_detections
+from coral_inference.services.ring import Entry, FrameRing
 
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from coral_inference.patching import Patcher
+from coral_inference.runtime.patching import Patcher
 
 log = logging.getLogger(__name__)
 

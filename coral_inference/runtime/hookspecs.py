@@ -2,7 +2,7 @@
 
 A plugin is a module (or any object) with functions marked ``@coral_inference.hookimpl`` whose
 names match the functions below, registered through one of the entry-point groups
-``coral_inference.backends``, ``coral_inference.patches`` or ``coral_inference.workflows``.
+``coral_inference.runtime.backends``, ``coral_inference.patches`` or ``coral_inference.workflows``.
 A hookimpl may accept any subset of a spec's arguments.
 
 The runtime calls every implementation on its own, so one plugin raising never stops the others:
@@ -19,10 +19,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from coral_inference.backends import BackendAdapter
     from coral_inference.models.decoders import Decoder
-    from coral_inference.patching import PatchContext, PatchRecord
     from coral_inference.runtime import RuntimeContext
+    from coral_inference.runtime.backends import BackendAdapter
+    from coral_inference.runtime.patching import PatchContext, PatchRecord
 
 PROJECT_NAME = "coral_inference"
 
@@ -36,9 +36,9 @@ def register_backend(register: Callable[[BackendAdapter], None]) -> None:
 
     Called once per :func:`coral_inference.init`, after plugins are loaded and before patches are
     applied. Call ``register(adapter)`` once per backend; ``adapter`` follows
-    :class:`coral_inference.backends.BackendAdapter` (a ``name``, the weight ``formats`` it loads,
-    a cheap ``availability()`` probe and ``create_session()``). Import heavy runtimes lazily,
-    inside ``create_session``, so listing plugins stays fast. Returns nothing.
+    :class:`coral_inference.runtime.backends.BackendAdapter` (a ``name``, the weight
+    ``formats`` it loads, a cheap ``availability()`` probe and ``create_session()``). Import heavy
+    runtimes lazily, inside ``create_session``, so listing plugins stays fast. Returns nothing.
     """
 
 
@@ -59,10 +59,10 @@ def apply_patch(context: PatchContext) -> PatchRecord | None:
 
     Called once per :func:`coral_inference.init`, in plugin-name order with the built-in patches
     first, after backends are registered. Declare the patch as a
-    :class:`coral_inference.patching.Patch` (name, supported ``inference`` range, the upstream
-    attributes it replaces) and ``return context.apply(patch)``: the runtime then skips it with a
-    reason when it is disabled in config or out of range, resolves every target before changing
-    anything, applies it once per process however often ``init`` runs, and reverts it on
+    :class:`coral_inference.runtime.patching.Patch` (name, supported ``inference`` range, the
+    upstream attributes it replaces) and ``return context.apply(patch)``: the runtime then skips it
+    with a reason when it is disabled in config or out of range, resolves every target before
+    changing anything, applies it once per process however often ``init`` runs, and reverts it on
     :func:`coral_inference.shutdown`. Return ``None`` when the plugin has nothing to apply here.
     """
 

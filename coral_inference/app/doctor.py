@@ -7,10 +7,14 @@ import platform as _platform
 from collections import Counter
 from typing import Any
 
-from coral_inference import compat
-from coral_inference.config import RuntimeDescriptor
-from coral_inference.plugins import PluginFilter, PluginManager
-from coral_inference.runtime import DEVICE_TREE_COMPATIBLE, JETSON_RELEASE, detect_platform
+from coral_inference.runtime import compat
+from coral_inference.runtime.config import RuntimeDescriptor
+from coral_inference.runtime.platform_probe import (
+    DEVICE_TREE_COMPATIBLE,
+    JETSON_RELEASE,
+    detect_platform,
+)
+from coral_inference.runtime.plugins import PluginFilter, PluginManager
 
 
 def _device_tree() -> str:

@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 
-from coral_inference.sinks.metric_points import MetricPoint
-from coral_inference.sinks.metric_stores import MetricStore, StoreRejected, StoreUnavailable
+from coral_inference.services.metrics.points import MetricPoint
+from coral_inference.services.metrics.stores import MetricStore, StoreRejected, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 

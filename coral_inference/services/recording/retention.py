@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from coral_inference.sinks.segment_names import is_closed_segment
+from coral_inference.services.recording.segment_names import is_closed_segment
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from coral_inference.sinks.metric_points import DEFAULT_MEASUREMENT, FieldValue, MetricPoint
-from coral_inference.sinks.metric_stores import (
+from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT, FieldValue, MetricPoint
+from coral_inference.services.metrics.stores import (
     InfluxDBStore,
     MetricStore,
     MetricStoreError,
@@ -30,7 +30,7 @@ from coral_inference.sinks.metric_stores import (
     StoreRejected,
     StoreUnavailable,
 )
-from coral_inference.sinks.metric_writer import BufferedMetricWriter, WriterStats
+from coral_inference.services.metrics.writer import BufferedMetricWriter, WriterStats
 
 __all__ = [
     "DEFAULT_MEASUREMENT",

@@ -20,10 +20,10 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coral_inference import compat
+from coral_inference.runtime import compat
 
 if TYPE_CHECKING:
-    from coral_inference.config import RuntimeDescriptor
+    from coral_inference.runtime.config import RuntimeDescriptor
 
 log = logging.getLogger(__name__)
 

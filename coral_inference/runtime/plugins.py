@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from coral_inference import compat, hookspecs
-from coral_inference.backends import BackendAdapter
-from coral_inference.patching import PatchContext, PatchRecord
+from coral_inference.runtime import compat, hookspecs
+from coral_inference.runtime.backends import BackendAdapter
+from coral_inference.runtime.patching import PatchContext, PatchRecord
 
 if TYPE_CHECKING:
     import click
 
-    from coral_inference.config import RuntimeDescriptor
     from coral_inference.models.decoders import Decoder
     from coral_inference.runtime import RuntimeContext
+    from coral_inference.runtime.config import RuntimeDescriptor
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,8 @@ class PluginManager:
             record.status = INVALID
             detail = " ".join(str(exc).split()).replace(f" in plugin {plugin!r}", "")
             record.reason = (
-                f"{detail}; check hook names and arguments against coral_inference.hookspecs"
+                f"{detail}; check hook names and arguments against "
+                "coral_inference.runtime.hookspecs"
             )
             log.debug("%s is invalid: %s", record.label, detail)
             return

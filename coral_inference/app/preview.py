@@ -2,7 +2,7 @@
 
 ``GET /`` is a page that plays the preview in the browser; ``POST /offer`` takes the browser's
 SDP offer (``{"sdp": ..., "type": "offer"}``) and answers with the server's. Every viewer gets
-its own peer connection and :class:`~coral_inference.preview_track.RingVideoTrack`. aiortc does
+its own peer connection and :class:`~coral_inference.app.preview_track.RingVideoTrack`. aiortc does
 not trickle ICE, so the page sends its offer once candidate gathering is complete.
 """
 
@@ -19,7 +19,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
-from coral_inference.preview_track import RingVideoTrack
+from coral_inference.app.preview_track import RingVideoTrack
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from gzip import compress as gzip_compress
 from pathlib import Path
 from typing import Protocol
 
-from coral_inference.sinks.metric_points import DEFAULT_MEASUREMENT, MetricPoint, datetime_to_ns
+from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT, MetricPoint, datetime_to_ns
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 

@@ -20,10 +20,14 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from coral_inference.sinks.annotation import DetectionsLike, draw_detections
-from coral_inference.sinks.retention import RetentionPolicy
-from coral_inference.sinks.segment_names import partial_path, segment_filename
-from coral_inference.sinks.video_writers import VideoWriter, open_video_writer, resolve_codec
+from coral_inference.services.annotation import DetectionsLike, draw_detections
+from coral_inference.services.recording.retention import RetentionPolicy
+from coral_inference.services.recording.segment_names import partial_path, segment_filename
+from coral_inference.services.recording.video_writers import (
+    VideoWriter,
+    open_video_writer,
+    resolve_codec,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ the README's reference is checked against it by a test, so none of them can drif
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from coral_inference.runtime.options import Option, Section
 
 BUILTIN_PATCHES: tuple[str, ...] = (
     "local_models",
@@ -17,27 +18,6 @@ BUILTIN_PATCHES: tuple[str, ...] = (
     "stream_manager",
     "camera",
 )
-
-
-@dataclass(frozen=True)
-class Option:
-    """One leaf key. ``kind`` is one of: str, bool, int, float, list[str], mapping, path."""
-
-    kind: str
-    default: Any
-    help: str
-    choices: tuple[str, ...] = ()
-    nullable: bool = False
-    minimum: float | None = None
-
-
-@dataclass(frozen=True)
-class Section:
-    """A mapping of named keys. ``values`` set: an open map whose every value is that option."""
-
-    help: str
-    keys: dict[str, Section | Option] = field(default_factory=dict)
-    values: Option | None = None
 
 
 SCHEMA = Section(

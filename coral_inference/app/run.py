@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from coral_inference.config import RuntimeDescriptor, load_config
-from coral_inference.sinks.tap import DROP, PredictionBoxes, frame_timestamp_utc, pipeline_name
+from coral_inference.patches.tap import DROP, PredictionBoxes, frame_timestamp_utc, pipeline_name
+from coral_inference.runtime.config import RuntimeDescriptor, load_config
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ def _drive(
 def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
     if address is None:
         return None
-    from coral_inference.preview import PreviewError, PreviewServer
+    from coral_inference.app.preview import PreviewError, PreviewServer
 
     if not context.is_patch_enabled("buffer_sink"):
         raise RunError("--preview reads the buffer_sink patch's ring: enable patches.buffer_sink")

@@ -1,0 +1,91 @@
+"""``RuntimeContext``: what one :func:`coral_inference.init` built, and what it owns."""
+
+from __future__ import annotations
+
+import platform as _platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from coral_inference.runtime import compat, patching
+from coral_inference.runtime.backends import BackendAdapter, select_backend
+from coral_inference.runtime.config import RuntimeDescriptor
+from coral_inference.runtime.plugins import PluginManager, PluginRecord
+
+
+@dataclass
+class RuntimeContext:
+    """What ``init`` did: ask it for backends and patches, or read ``state``."""
+
+    config: RuntimeDescriptor
+    platform: str
+    inference: compat.InstalledInference
+    plugin_manager: PluginManager
+    backends: dict[str, BackendAdapter] = field(default_factory=dict)
+    backend_plugins: dict[str, str] = field(default_factory=dict)
+    patches: dict[str, patching.PatchRecord] = field(default_factory=dict)
+    workflow_blocks: list[type] = field(default_factory=list)
+    decoders: list[str] = field(default_factory=list)
+    log_messages: list[str] = field(default_factory=list)
+
+    def get_backend(
+        self, name: str | None = None, formats: tuple[str, ...] | None = None
+    ) -> BackendAdapter:
+        """The named backend, or the first available one in ``backends.preferred`` order."""
+        return select_backend(
+            self.backends,
+            list(self.config.get("backends.preferred", [])),
+            weight_formats=formats,
+            requested=name,
+        )
+
+    def is_patch_enabled(self, name: str) -> bool:
+        record = self.patches.get(name)
+        return record is not None and record.status == patching.APPLIED
+
+    @property
+    def plugins(self) -> list[PluginRecord]:
+        return list(self.plugin_manager.records.values())
+
+    def problems(self) -> list[str]:
+        """Every failed/invalid/incompatible plugin and failed patch, one line each."""
+        lines = [f"{r.label}: {r.status}: {r.reason}" for r in self.plugin_manager.problems()]
+        lines += [
+            f"patch {p.name!r}: failed: {p.reason}"
+            for p in self.patches.values()
+            if p.status == patching.FAILED
+        ]
+        return lines
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "versions": {
+                "python": _platform.python_version(),
+                "coral_inference": compat.core_version(),
+                "inference": self.inference.version,
+                "inference_distribution": self.inference.distribution,
+            },
+            "backends": {
+                name: {
+                    "plugin": self.backend_plugins.get(name),
+                    "formats": list(adapter.formats),
+                    **_availability(adapter),
+                }
+                for name, adapter in self.backends.items()
+            },
+            "patches": {name: record.to_dict() for name, record in self.patches.items()},
+            "plugins": [record.to_dict() for record in self.plugins],
+            "workflow_blocks": [f"{b.__module__}.{b.__qualname__}" for b in self.workflow_blocks],
+            "decoders": list(self.decoders),
+            "problems": self.problems(),
+            "log_messages": list(self.log_messages),
+        }
+
+
+def _availability(adapter: BackendAdapter) -> dict[str, Any]:
+    try:
+        status = adapter.availability()
+        return {"available": status.available, "reason": status.reason}
+    except Exception as exc:  # noqa: BLE001 - a broken probe is reported, not raised
+        return {"available": False, "reason": f"availability() raised {exc!r}"}
