@@ -13,13 +13,17 @@ import concurrent.futures
 import json
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from coral_inference.app.preview_track import RingVideoTrack
+
+if TYPE_CHECKING:
+    from coral_inference.services.ring import FrameRing
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +138,18 @@ class PreviewServer:
     """
 
     def __init__(
-        self, host: str, port: int, pipeline_id: str, ice_servers: list[str] | tuple[str, ...] = ()
+        self,
+        host: str,
+        port: int,
+        pipeline_id: str,
+        ice_servers: list[str] | tuple[str, ...] = (),
+        find_ring: Callable[[str], FrameRing | None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.pipeline_id = pipeline_id
+        #: Where frames come from (default: the running runtime's ``services.rings``).
+        self.find_ring = find_ring
         self.ice_servers = [ice_server(url) for url in ice_servers]
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -147,10 +158,17 @@ class PreviewServer:
         self._peers: dict[RTCPeerConnection, str] = {}
 
     @classmethod
-    def from_address(cls, address: str, pipeline_id: str, config: Any) -> PreviewServer:
+    def from_address(
+        cls,
+        address: str,
+        pipeline_id: str,
+        config: Any,
+        find_ring: Callable[[str], FrameRing | None] | None = None,
+    ) -> PreviewServer:
         """A server for ``HOST:PORT`` using ``services.webrtc.ice_servers`` from ``config``."""
         host, port = parse_address(address)
-        return cls(host, port, pipeline_id, config.get("services.webrtc.ice_servers") or [])
+        ice = config.get("services.webrtc.ice_servers") or []
+        return cls(host, port, pipeline_id, ice, find_ring)
 
     @property
     def url(self) -> str:
@@ -251,7 +269,7 @@ class PreviewServer:
             if not any(t.kind == "video" for t in pc.getTransceivers()):
                 await pc.close()
                 return _error(400, "the offer has no video section")
-            pc.addTrack(RingVideoTrack(self.pipeline_id))
+            pc.addTrack(RingVideoTrack(self.pipeline_id, self.find_ring))
             await pc.setLocalDescription(await pc.createAnswer())
         except ValueError as error:
             await pc.close()

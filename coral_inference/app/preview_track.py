@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from collections.abc import Callable
 
 import av
 import cv2
@@ -18,7 +19,6 @@ import numpy as np
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from coral_inference.patches.buffer_sink import get_ring
 from coral_inference.patches.tap import PredictionBoxes
 from coral_inference.services.annotation import draw_detections
 from coral_inference.services.ring import Entry, FrameRing
@@ -61,10 +61,16 @@ class RingVideoTrack(VideoStreamTrack):
     """
 
     def __init__(
-        self, pipeline_id: str, *, poll_interval: float = 0.01, idle_interval: float = 0.5
+        self,
+        pipeline_id: str,
+        find_ring: Callable[[str], FrameRing | None] | None = None,
+        *,
+        poll_interval: float = 0.01,
+        idle_interval: float = 0.5,
     ) -> None:
         super().__init__()
         self.pipeline_id = pipeline_id
+        self.find_ring = find_ring or current_runtime_ring
         self.poll_interval = poll_interval
         self.idle_interval = idle_interval
         self._ring: FrameRing | None = None
@@ -96,7 +102,7 @@ class RingVideoTrack(VideoStreamTrack):
             await asyncio.sleep(self.poll_interval)
 
     def _newest_unseen(self) -> Entry | None:
-        ring = get_ring(self.pipeline_id)
+        ring = self.find_ring(self.pipeline_id)
         if ring is None:
             return None
         if ring is not self._ring:  # first sight, or the pipeline was built again
@@ -114,3 +120,12 @@ class RingVideoTrack(VideoStreamTrack):
             self._start = now
         self._pts = max(self._pts + 1, int((now - self._start) * CLOCK_RATE))
         return self._pts
+
+
+def current_runtime_ring(pipeline_id: str) -> FrameRing | None:
+    """The ring of ``pipeline_id`` in the running runtime (None without one, or before the
+    pipeline's first frame)."""
+    from coral_inference.runtime import current
+
+    context = current()
+    return context.services.rings.get(pipeline_id) if context is not None else None

@@ -281,7 +281,7 @@ def run(request: RunRequest) -> RunSummary:
         _drive(context, request, model_id, package, video_reference, summary)
     finally:
         coral_inference.shutdown()
-        _collect_outputs(sinks, summary)
+        _collect_outputs(context, sinks, summary)
     return summary
 
 
@@ -345,7 +345,9 @@ def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
     if not context.is_patch_enabled("buffer_sink"):
         raise RunError("--preview reads the buffer_sink patch's ring: enable patches.buffer_sink")
     try:
-        server = PreviewServer.from_address(address, pipeline_id, context.config)
+        server = PreviewServer.from_address(
+            address, pipeline_id, context.config, context.services.rings.get
+        )
         server.start()
     except (PreviewError, ValueError) as exc:
         raise RunError(f"--preview {address}: {exc}") from None
@@ -353,18 +355,15 @@ def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
     return server
 
 
-def _collect_outputs(sinks: set[str], summary: RunSummary) -> None:
+def _collect_outputs(context: Any, sinks: set[str], summary: RunSummary) -> None:
+    services = context.services
     if "video_sink" in sinks:
-        from coral_inference.patches.video_sink import recorder_stats, recordings
-
-        summary.recordings = [str(p) for p in recordings()]
-        stats = recorder_stats()
+        summary.recordings = [str(p) for p in services.recordings.segments()]
+        stats = services.recordings.stats()
         summary.recording = {
             "frames_written": sum(s.frames_written for s in stats),
             "dropped": sum(s.dropped for s in stats),
             "failed": sum(s.failed for s in stats),
         }
     if "metric_sink" in sinks:
-        from coral_inference.patches.metric_sink import last_run_stats
-
-        summary.metrics = last_run_stats()
+        summary.metrics = services.metrics.summary() or {}

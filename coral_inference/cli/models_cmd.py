@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
-from coral_inference.cli.common import echo_json, friendly_errors
+from coral_inference.cli.common import echo_json, friendly_errors, plugin_manager_from_env
 
 
 @click.group()
-def models() -> None:
-    """Inspect and create local model packages."""
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """Inspect and create local model packages (with the decoders installed plugins add)."""
+    from coral_inference.models.decoders import DecoderRegistry, using
+
+    registry = DecoderRegistry()
+    plugin_manager_from_env().register_decoders(registry)
+    ctx.with_resource(using(registry))
 
 
 @models.command()

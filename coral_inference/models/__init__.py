@@ -45,7 +45,7 @@ _SUBMODULE = {
     "make_dynamic": "onnx_import",
     "plan_transform": "preprocess",
     "prepare": "preprocess",
-    "register_decoder": "decoders",
+    "DecoderRegistry": "decoders",
     "write_package": "package",
 }
 __all__ = sorted(_SUBMODULE)

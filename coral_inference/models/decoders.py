@@ -4,14 +4,18 @@ A decoder is a function ``fn(outputs, manifest, context) -> Detections`` taking 
 outputs for *one* image (batch dimension of 1), the package manifest and a
 :class:`DecodeContext`, and returning boxes in **model-input pixels**, confidence-thresholded and
 suppressed; the runner maps them back to the source frame. Built-ins: ``yolov8``, ``yolov5`` and
-``centerface``; plugins add more with :func:`register_decoder`.
+``centerface``; plugins add more with the ``register_decoder`` hook, into the registry of the
+runtime that loads them (:class:`DecoderRegistry`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,15 +28,19 @@ if TYPE_CHECKING:
     from .manifest import ModelManifest
 
 __all__ = [
+    "BUILTIN_DECODERS",
     "DecodeContext",
     "Decoder",
+    "DecoderClash",
+    "DecoderRegistry",
+    "active_registry",
     "available_decoders",
     "decode_centerface",
     "decode_yolov5",
     "decode_yolov8",
     "decoder_options",
     "get_decoder",
-    "register_decoder",
+    "using",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,56 +67,106 @@ Decoder = Callable[[Sequence[np.ndarray], "ModelManifest", DecodeContext], Detec
 
 
 @dataclass(frozen=True)
-class _Entry:
+class DecoderEntry:
+    """One registered decoder: the function and the manifest options it accepts."""
+
     fn: Decoder
     options: frozenset[str] | None
 
 
-_REGISTRY: dict[str, _Entry] = {}
+class DecoderClash(ValueError):
+    """A second, different decoder was registered under a name already taken."""
 
 
-def register_decoder(
-    name: str,
-    fn: Decoder,
-    *,
-    options: Iterable[str] | None = None,
-    replace: bool = False,
-) -> None:
-    """Make ``fn`` available as ``decoder.type == name`` in manifests.
+class DecoderRegistry:
+    """The decoders one runtime knows: the built-ins plus what its plugins registered.
 
-    Args:
-        name: The decoder type name.
-        fn: The decoder function.
-        options: The option keys the decoder accepts in the manifest's ``decoder`` object; any
-            other key is rejected on load with a did-you-mean. ``None`` accepts any key.
-        replace: Allow replacing an already registered decoder of that name.
+    Each :class:`~coral_inference.runtime.RuntimeContext` owns one, so two runtimes (or an
+    ``init`` after a ``shutdown``) never see each other's plugin decoders, and registering the
+    same function again is harmless.
     """
-    if not name or not isinstance(name, str):
-        raise ValueError(f"decoder name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"decoder {name!r} is already registered; pass replace=True to override")
-    _REGISTRY[name] = _Entry(fn, None if options is None else frozenset(options))
-    logger.debug("registered decoder %r", name)
+
+    def __init__(self, entries: Mapping[str, DecoderEntry] | None = None) -> None:
+        self._entries: dict[str, DecoderEntry] = dict(
+            BUILTIN_DECODERS if entries is None else entries
+        )
+
+    def register(self, name: str, fn: Decoder, *, options: Iterable[str] | None = None) -> None:
+        """Make ``fn`` available as ``decoder.type == name`` in manifests.
+
+        ``options`` are the keys the decoder accepts in the manifest's ``decoder`` object (any
+        other key is rejected on load with a did-you-mean); ``None`` accepts any key. A name
+        already taken by a *different* function raises :class:`DecoderClash`.
+        """
+        if not name or not isinstance(name, str):
+            raise ValueError(f"decoder name must be a non-empty string, got {name!r}")
+        existing = self._entries.get(name)
+        if existing is not None and existing.fn is not fn:
+            raise DecoderClash(f"decoder {name!r} is already registered by {_origin(existing.fn)}")
+        self._entries[name] = DecoderEntry(fn, None if options is None else frozenset(options))
+        logger.debug("registered decoder %r", name)
+
+    def get(self, name: str) -> Decoder:
+        """The decoder registered as ``name``; ``KeyError`` listing the available ones if none."""
+        try:
+            return self._entries[name].fn
+        except KeyError:
+            raise KeyError(f"no decoder {name!r}; available: {', '.join(self.names())}") from None
+
+    def names(self) -> tuple[str, ...]:
+        """Names of the registered decoders, sorted."""
+        return tuple(sorted(self._entries))
+
+    def options(self, name: str) -> frozenset[str] | None:
+        """The option keys decoder ``name`` accepts (``None``: any)."""
+        return self._entries[name].options
+
+
+def _origin(fn: Decoder) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
+
+
+_scoped: contextvars.ContextVar[DecoderRegistry | None] = contextvars.ContextVar(
+    "coral_decoders", default=None
+)
+
+
+@contextlib.contextmanager
+def using(registry: DecoderRegistry) -> Iterator[DecoderRegistry]:
+    """Resolve decoder names through ``registry`` inside this block (``coral models`` commands
+    use it with the plugins' decoders, without starting a runtime)."""
+    token = _scoped.set(registry)
+    try:
+        yield registry
+    finally:
+        _scoped.reset(token)
+
+
+def active_registry() -> DecoderRegistry:
+    """The registry names resolve through: a :func:`using` block's, else the running runtime's,
+    else one holding the built-ins."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
+    from coral_inference.runtime.lifecycle import current
+
+    context = current()
+    return context.decoders if context is not None else DecoderRegistry()
 
 
 def get_decoder(name: str) -> Decoder:
-    """The decoder registered as ``name``; ``KeyError`` listing the available ones if none."""
-    try:
-        return _REGISTRY[name].fn
-    except KeyError:
-        raise KeyError(
-            f"no decoder {name!r}; available: {', '.join(available_decoders())}"
-        ) from None
+    """The decoder ``name`` from :func:`active_registry`."""
+    return active_registry().get(name)
 
 
 def available_decoders() -> tuple[str, ...]:
-    """Names of the registered decoders, sorted."""
-    return tuple(sorted(_REGISTRY))
+    """Names in :func:`active_registry`, sorted."""
+    return active_registry().names()
 
 
 def decoder_options(name: str) -> frozenset[str] | None:
     """The option keys decoder ``name`` accepts (``None``: any)."""
-    return _REGISTRY[name].options
+    return active_registry().options(name)
 
 
 # -- shared helpers ---------------------------------------------------------------------------
@@ -245,6 +303,11 @@ def decode_centerface(
     return _finish(xyxy, scores, class_ids, context, class_agnostic=True)
 
 
-register_decoder("yolov8", decode_yolov8, options=("normalized", "class_agnostic"))
-register_decoder("yolov5", decode_yolov5, options=("normalized", "class_agnostic"))
-register_decoder("centerface", decode_centerface, options=())
+#: The decoders every registry starts with (read-only).
+BUILTIN_DECODERS: Mapping[str, DecoderEntry] = MappingProxyType(
+    {
+        "yolov8": DecoderEntry(decode_yolov8, frozenset({"normalized", "class_agnostic"})),
+        "yolov5": DecoderEntry(decode_yolov5, frozenset({"normalized", "class_agnostic"})),
+        "centerface": DecoderEntry(decode_centerface, frozenset()),
+    }
+)

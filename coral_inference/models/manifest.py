@@ -413,7 +413,7 @@ class _Parser:
             raise self.error(
                 "decoder.type",
                 f"unknown decoder {name!r}{_suggest(name, known)}; available: {', '.join(known)} "
-                "(plugins add more with coral_inference.models.register_decoder)",
+                "(plugins add more with the register_decoder hook)",
             )
         options = {k: v for k, v in data.items() if k != "type"}
         allowed = decoder_options(name)

@@ -8,7 +8,6 @@ reverting the patch flushes and closes it.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -22,23 +21,15 @@ from coral_inference.patches.tap import (
     tap_pipelines,
 )
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.runtime_services import MetricsService
 
 FPS_SMOOTHING = 0.1
-
-_lock = threading.Lock()
-_last: dict[str, Any] = {}
-
-
-def last_run_stats() -> dict[str, Any]:
-    """Where the last writer of this process wrote and its counters (after it closed)."""
-    with _lock:
-        return dict(_last)
 
 
 class _FrameMetrics:
     """One pipeline's per-source fps estimate and point builder."""
 
-    def __init__(self, writer: Any, pipeline_id: str, fields: list[str]) -> None:
+    def __init__(self, writer: MetricsService, pipeline_id: str, fields: list[str]) -> None:
         from coral_inference.services.metrics.points import MetricPoint
 
         self.point = MetricPoint
@@ -77,7 +68,7 @@ class _FrameMetrics:
         )
 
     def close(self) -> None:
-        """The writer is shared by all pipelines; it is closed when the patch is reverted."""
+        """The writer is the runtime's, shared by its pipelines; it closes with the runtime."""
 
 
 class MetricSinkPatch(Patch):
@@ -87,49 +78,23 @@ class MetricSinkPatch(Patch):
     targets = (PIPELINE_CLASS,)
 
     def __init__(self) -> None:
-        self._writer: Any = None
-        self._settings: dict[str, Any] = {}
-        self._close_all = None
+        self.metrics: MetricsService | None = None
+
+    def bind(self, context: PatchContext) -> None:
+        assert context.services is not None, "metric_sink needs the runtime's services"
+        self.metrics = context.services.metrics
 
     def settings(self, context: PatchContext) -> object:
-        return sorted((k, str(v)) for k, v in context.config.section("services.metrics").items())
+        return list(context.config.get("services.metrics.fields") or [])
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
-        from coral_inference.services.metrics.factory import create_store
+        fields = list(context.config.get("services.metrics.fields") or [])
 
-        self._settings = context.config.section("services.metrics")
-        self._writer = writer = create_store(self._settings)
-        fields = list(self._settings.get("fields") or [])
-        self._close_all = tap_pipelines(
-            patcher,
-            targets[PIPELINE_CLASS],
-            self.name,
-            lambda pipeline_id, _: _FrameMetrics(writer, pipeline_id, fields),
-        )
+        def make_sink(pipeline_id: str, _: Any) -> _FrameMetrics:
+            assert self.metrics is not None
+            return _FrameMetrics(self.metrics, pipeline_id, fields)
 
-    def uninstall(self) -> None:
-        if self._close_all is not None:
-            self._close_all()
-        if self._writer is not None:
-            self._writer.close()
-            stats = self._writer.stats
-            where = (
-                self._settings["path"]
-                if self._settings["store"] == "sqlite"
-                else f"{self._settings['url']}/write?db={self._settings['database']}"
-            )
-            with _lock:
-                _last.clear()
-                _last.update(
-                    store=self._settings["store"],
-                    target=str(where),
-                    written=stats.written,
-                    dropped=stats.dropped,
-                    rejected=stats.rejected,
-                    pending=stats.pending,
-                    last_error=stats.last_error,
-                )
-            self._writer = None
+        tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
 
 
 @hookimpl

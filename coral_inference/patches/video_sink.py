@@ -9,7 +9,6 @@ so a slow or failing disk drops frames (counted) but never stalls or stops the p
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +21,25 @@ from coral_inference.patches.tap import (
     tap_pipelines,
 )
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.runtime_services import RecordingLog
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
 DEFAULT_FPS = 25.0
-
-_lock = threading.Lock()
-_closed_recorders: list[Any] = []
-
-
-def recordings() -> list[Path]:
-    """Every segment closed by recorders of this process (oldest first)."""
-    with _lock:
-        return [path for recorder in _closed_recorders for path in recorder.stats.segments]
-
-
-def recorder_stats() -> list[Any]:
-    with _lock:
-        return [recorder.stats for recorder in _closed_recorders]
 
 
 class _PipelineRecorder:
     """One pipeline's recorders, one per source, created on the source's first frame."""
 
     def __init__(
-        self, root: Path, pipeline_id: str, settings: dict[str, Any], retention: Any
+        self,
+        root: Path,
+        pipeline_id: str,
+        settings: dict[str, Any],
+        retention: Any,
+        log_to: RecordingLog,
     ) -> None:
+        self.log_to = log_to
         self.root = root
         self.pipeline_id = pipeline_id
         self.settings = settings
@@ -82,8 +74,7 @@ class _PipelineRecorder:
     def close(self) -> None:
         for recorder in self.recorders.values():
             recorder.close()
-            with _lock:
-                _closed_recorders.append(recorder)
+            self.log_to.closed(self.pipeline_id, recorder.stats)
         self.recorders.clear()
 
 
@@ -95,6 +86,11 @@ class VideoSinkPatch(Patch):
 
     def __init__(self) -> None:
         self._close_all = None
+        self.recordings: RecordingLog | None = None
+
+    def bind(self, context: PatchContext) -> None:
+        assert context.services is not None, "video_sink needs the runtime's services"
+        self.recordings = context.services.recordings
 
     def settings(self, context: PatchContext) -> object:
         return sorted(context.config.section("services.recording").items())
@@ -113,8 +109,14 @@ class VideoSinkPatch(Patch):
             patcher,
             targets[PIPELINE_CLASS],
             self.name,
-            lambda pipeline_id, _: _PipelineRecorder(root, pipeline_id, settings, retention),
+            lambda pipeline_id, _: _PipelineRecorder(
+                root, pipeline_id, settings, retention, self._recording_log()
+            ),
         )
+
+    def _recording_log(self) -> RecordingLog:
+        assert self.recordings is not None
+        return self.recordings
 
     def uninstall(self) -> None:
         if self._close_all is not None:

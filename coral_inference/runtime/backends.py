@@ -34,25 +34,12 @@ class BackendAdapter(Protocol):
 
     def create_session(self, weights: Path, options: Mapping[str, Any]) -> InferenceSession:
         """Load ``weights`` and return a ready session. ``options`` is the
-        ``backends.options.<name>`` config mapping; reject unknown keys with a clear error."""
+        ``backends.options.<name>`` mapping, checked against the section the plugin declared
+        (``declare_options``) when the configuration was loaded."""
 
 
 class BackendError(RuntimeError):
     """A backend cannot be selected or cannot load a model; the message says what to do."""
-
-
-def merge_options(
-    backend: str, options: Mapping[str, Any], defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``defaults`` overridden by the ``backends.options.<backend>`` mapping; unknown keys are a
-    :class:`BackendError` naming the config path and the known keys."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise BackendError(
-            f"backends.options.{backend}: unknown option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(defaults)}"
-        )
-    return {**defaults, **options}
 
 
 def select_backend(

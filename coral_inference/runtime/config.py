@@ -3,6 +3,11 @@
 Every value remembers where it came from (``file cfg.yaml:12``, ``env CORAL_X``, ``--set``),
 and every problem is reported with the key path and that source, all at once, never as a
 traceback: see :class:`ConfigError`.
+
+Loading takes two passes over the same sources. The first checks the core's keys with the
+plugin-owned maps left open; its ``plugins.*`` keys decide which plugins may load. Those plugins
+are asked for their typed sections (the ``declare_options`` hook), and the second pass checks
+everything against the composed schema (:func:`coral_inference.runtime.schema.compose`).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.runtime.options import Option, Section
-from coral_inference.runtime.schema import SCHEMA, defaults, walk
+from coral_inference.runtime.options import Node, Option, Section, defaults, walk
+from coral_inference.runtime.schema import PluginOptions, compose
 
 if TYPE_CHECKING:
     import yaml
@@ -62,9 +67,13 @@ class _Value:
 class RuntimeDescriptor:
     """The merged, validated configuration, with the source of every value."""
 
-    def __init__(self, data: dict[str, Any], sources: dict[str, str]) -> None:
+    def __init__(
+        self, data: dict[str, Any], sources: dict[str, str], schema: Section | None = None
+    ) -> None:
         self._data = data
         self.sources = sources
+        #: The schema the values were checked against (core + the plugins' sections).
+        self.schema = schema if schema is not None else compose(None)
 
     def get(self, path: str, default: Any = None) -> Any:
         node: Any = self._data
@@ -88,12 +97,12 @@ class RuntimeDescriptor:
 # -- schema lookups ---------------------------------------------------------------------------
 
 
-def _node_for(path: str) -> Section | Option | None:
-    node: Section | Option = SCHEMA
+def _node_for(schema: Section, path: str) -> Node | None:
+    node: Node = schema
     for part in path.split("."):
         if not isinstance(node, Section):
             return None
-        child = node.keys.get(part) or node.values
+        child = node.child(part)
         if child is None:
             return None
         node = child
@@ -114,11 +123,13 @@ def _coerce(option: Option, value: Any, *, from_text: bool) -> Any:
     """Return the typed value or raise ValueError with a message for the user."""
     if from_text and isinstance(value, str):
         value = _parse_text(option, value)
+    kind = option.kind
+    if kind == "any":
+        return value
     if value is None:
         if option.nullable:
             return None
         raise ValueError(f"must not be null (expected {option.kind})")
-    kind = option.kind
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {value!r}")
@@ -133,6 +144,8 @@ def _coerce(option: Option, value: Any, *, from_text: bool) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
     elif kind == "list[str]":
+        if isinstance(value, str):
+            value = [value]  # `providers: auto` reads as the one-item list
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
     elif kind == "mapping":
@@ -142,6 +155,8 @@ def _coerce(option: Option, value: Any, *, from_text: bool) -> Any:
         raise ValueError(f"expected one of {', '.join(option.choices)}, got {value!r}")
     if option.minimum is not None and value < option.minimum:
         raise ValueError(f"must be >= {option.minimum:g}, got {value!r}")
+    if option.maximum is not None and value > option.maximum:
+        raise ValueError(f"must be <= {option.maximum:g}, got {value!r}")
     return value
 
 
@@ -166,6 +181,12 @@ def _parse_text(option: Option, text: str) -> Any:
     return _yaml_scalar(stripped)
 
 
+def _switch_text(text: str) -> bool | None:
+    """``true``/``false`` words for a switch section given as one env / ``--set`` value."""
+    lowered = text.strip().lower()
+    return True if lowered in _TRUE else False if lowered in _FALSE else None
+
+
 def _yaml_scalar(text: str) -> Any:
     import yaml
 
@@ -188,6 +209,8 @@ def _flatten(
     issues: list[ConfigIssue],
 ) -> None:
     here = f"{source}:{lines[prefix.rstrip('.')]}" if prefix.rstrip(".") in lines else source
+    if section.switch and isinstance(data, bool):
+        data = {"enabled": data}
     if not isinstance(data, dict):
         issues.append(ConfigIssue(here, prefix.rstrip("."), f"expected a mapping, got {data!r}"))
         return
@@ -195,7 +218,7 @@ def _flatten(
         path = f"{prefix}{key}"
         where = f"{source}:{lines[path]}" if path in lines else source
         key = str(key)
-        node = section.keys.get(key) or section.values
+        node = section.child(key)
         if node is None:
             issues.append(ConfigIssue(where, path, _unknown(section, key)))
         elif isinstance(node, Section):
@@ -272,16 +295,18 @@ def _env_path(name: str) -> str | None:
     return ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
-def _from_env(env: Mapping[str, str], out: dict[str, _Value], issues: list[ConfigIssue]) -> None:
-    for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
-            continue
-        path = _env_path(name)
-        _assign(path, env[name], f"env {name}", out, issues, from_text=True)
+def _env_items(env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(key path, text, source) for every ``CORAL_*`` variable."""
+    return [
+        (_env_path(name), env[name], f"env {name}")
+        for name in sorted(env)
+        if name.startswith(ENV_PREFIX) and name not in ENV_RESERVED
+    ]
 
 
-def parse_set(items: Iterable[str], out: dict[str, _Value], issues: list[ConfigIssue]) -> None:
-    """Apply ``--set KEY=VALUE`` items (VALUE parsed as YAML, then type-checked)."""
+def _set_items(items: Iterable[str], issues: list[ConfigIssue]) -> list[tuple[str, str, str]]:
+    """(key path, text, source) for every ``--set KEY=VALUE`` (VALUE is YAML)."""
+    out = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -289,10 +314,12 @@ def parse_set(items: Iterable[str], out: dict[str, _Value], issues: list[ConfigI
                 ConfigIssue("--set", item, "expected KEY=VALUE, e.g. patches.video_sink=false")
             )
             continue
-        _assign(key.strip(), value, f"--set {key.strip()}", out, issues, from_text=True)
+        out.append((key.strip(), value, f"--set {key.strip()}"))
+    return out
 
 
 def _assign(
+    schema: Section,
     path: str,
     raw: Any,
     source: str,
@@ -301,15 +328,22 @@ def _assign(
     *,
     from_text: bool,
 ) -> None:
-    node = _node_for(path)
+    node = _node_for(schema, path)
     if node is None:
         parent_path, _, key = path.rpartition(".")
-        parent = _node_for(parent_path) if parent_path else SCHEMA
+        parent = _node_for(schema, parent_path) if parent_path else schema
         message = _unknown(parent, key) if isinstance(parent, Section) else f"unknown key {path!r}"
         issues.append(ConfigIssue(source, path, message))
         return
     if isinstance(node, Section):
-        value = _yaml_scalar(raw) if from_text and isinstance(raw, str) else raw
+        value: Any = raw
+        if from_text and isinstance(raw, str):
+            switched = _switch_text(raw) if node.switch else None
+            try:
+                value = switched if switched is not None else _yaml_scalar(raw)
+            except ValueError as exc:
+                issues.append(ConfigIssue(source, path, str(exc)))
+                return
         _flatten(value, node, f"{path}.", source, {}, out, issues)
         return
     try:
@@ -321,69 +355,167 @@ def _assign(
 # -- the one merge ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """The raw layers of one load, read once and checked against each pass's schema."""
+
+    trees: list[tuple[Any, str, Mapping[str, int]]]
+    items: list[tuple[str, str, str]]
+
+
+def _read_sources(
+    file: str | os.PathLike[str] | None,
+    data: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    overrides: Iterable[str],
+    issues: list[ConfigIssue],
+) -> _Sources:
+    trees: list[tuple[Any, str, Mapping[str, int]]] = []
+    if file is not None:
+        content, lines = read_file(file)
+        trees.append((content, f"file {file}", lines))
+    if data is not None:
+        trees.append((dict(data), "init(config)", {}))
+    return _Sources(trees, _env_items(env) + _set_items(overrides, issues))
+
+
+def _check(sources: _Sources, schema: Section, issues: list[ConfigIssue]) -> RuntimeDescriptor:
+    layers: list[dict[str, _Value]] = []
+    base: dict[str, _Value] = {}
+    _flatten(defaults(schema), schema, "", "default", {}, base, issues)
+    layers.append(base)
+    for content, source, lines in sources.trees:
+        layer: dict[str, _Value] = {}
+        _flatten(content, schema, "", source, lines, layer, issues)
+        layers.append(layer)
+    for path, text, source in sources.items:
+        layer = {}
+        _assign(schema, path, text, source, layer, issues, from_text=True)
+        layers.append(layer)
+    descriptor = _merge(layers, schema)
+    if not issues:
+        issues.extend(_cross_field(descriptor))
+    return descriptor
+
+
+def _cross_field(descriptor: RuntimeDescriptor) -> list[ConfigIssue]:
+    """Run every section's ``checks`` on the merged values."""
+    found = []
+    sections = [("", descriptor.schema)] + [
+        (f"{path}.", node) for path, node in walk(descriptor.schema) if isinstance(node, Section)
+    ]
+    for prefix, section in sections:
+        for check in section.checks:
+            values = descriptor.section(prefix.rstrip(".")) if prefix else descriptor.to_dict()
+            for key, message in check(values):
+                path = f"{prefix}{key}"
+                found.append(ConfigIssue(_blame(descriptor, prefix, path), path, message))
+    return found
+
+
+def _blame(descriptor: RuntimeDescriptor, prefix: str, path: str) -> str:
+    """The source to name for a cross-field problem at ``path``: its own when it was set,
+    else those of the section's keys that were set (what made the default wrong)."""
+    own = descriptor.sources.get(path, "default")
+    if own != "default":
+        return own
+    set_here = sorted(
+        {s for p, s in descriptor.sources.items() if p.startswith(prefix) and s != "default"}
+    )
+    return ", ".join(set_here) or own
+
+
 def load_config(
     file: str | os.PathLike[str] | None = None,
     *,
     overrides: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
+    plugins: PluginOptions | bool = True,
 ) -> RuntimeDescriptor:
     """Merge defaults < ``file`` (or ``data``) < ``env`` (default ``os.environ``; pass ``{}`` to
     ignore it) < ``overrides`` (``KEY=VALUE``). Raises :class:`ConfigError` listing every
-    problem."""
+    problem.
+
+    ``plugins``: ``True`` asks the plugins the configuration allows for their sections (see the
+    module docstring); a :class:`PluginOptions` uses those; ``False`` checks only the core's keys
+    and leaves plugin-owned sections open (for commands that only need ``plugins.*``).
+    """
     env = os.environ if env is None else env
     if file is None and env.get("CORAL_CONFIG"):
         file = env["CORAL_CONFIG"]
     issues: list[ConfigIssue] = []
-    layers: list[dict[str, _Value]] = []
-    base: dict[str, _Value] = {}
-    _flatten(defaults(), SCHEMA, "", "default", {}, base, issues)
-    layers.append(base)
-    if file is not None:
-        content, lines = read_file(file)
-        layer: dict[str, _Value] = {}
-        _flatten(content, SCHEMA, "", f"file {file}", lines, layer, issues)
-        layers.append(layer)
-    if data is not None:
-        layer = {}
-        _flatten(dict(data), SCHEMA, "", "init(config)", {}, layer, issues)
-        layers.append(layer)
-    env_layer: dict[str, _Value] = {}
-    _from_env(env, env_layer, issues)
-    layers.append(env_layer)
-    cli_layer: dict[str, _Value] = {}
-    parse_set(overrides, cli_layer, issues)
-    layers.append(cli_layer)
+    sources = _read_sources(file, data, env, overrides, issues)
+    first = _check(sources, compose(None), issues)
     if issues:
         raise ConfigError(issues)
-    return _merge(layers)
+    if plugins is False:
+        return first
+    if plugins is True:
+        from coral_inference.runtime.plugins import plugin_options
+
+        plugins = plugin_options(first)
+    assert isinstance(plugins, PluginOptions)
+    final = _check(sources, compose(plugins), issues)
+    if issues:
+        raise ConfigError(issues)
+    return final
 
 
-def _merge(layers: list[dict[str, _Value]]) -> RuntimeDescriptor:
+def check_section(path: str, section: Section, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` checked against one declared ``section`` and completed with its defaults.
+
+    For code handed a section's mapping outside a loaded configuration (a backend's
+    ``create_session`` called directly): the same checks as :func:`load_config`, the same
+    :class:`ConfigError` naming ``path.key``.
+    """
+    issues: list[ConfigIssue] = []
+    checked: dict[str, _Value] = {}
+    _flatten(dict(values), section, f"{path}.", path, {}, checked, issues)
+    merged = defaults(section)
+    for key, item in checked.items():
+        node = merged
+        *parents, leaf = key[len(path) + 1 :].split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = item.value
+    if not issues:
+        for check in section.checks:
+            issues += [ConfigIssue(path, f"{path}.{k}", m) for k, m in check(merged)]
+    if issues:
+        raise ConfigError(issues)
+    return merged
+
+
+def _merge(layers: list[dict[str, _Value]], schema: Section) -> RuntimeDescriptor:
     merged: dict[str, _Value] = {}
     for layer in layers:
         merged.update(layer)
-    data: dict[str, Any] = defaults()
+    data: dict[str, Any] = defaults(schema)
     for path, item in merged.items():
         node = data
         *parents, leaf = path.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = item.value
-    return RuntimeDescriptor(data, {path: item.source for path, item in sorted(merged.items())})
+    sources = {path: item.source for path, item in sorted(merged.items())}
+    return RuntimeDescriptor(data, sources, schema)
 
 
 # -- template ---------------------------------------------------------------------------------
 
 
-def render_template() -> str:
-    """A commented YAML file with every key at its default (``coral config init``)."""
+def render_template(schema: Section | None = None) -> str:
+    """A commented YAML file with every key at its default (``coral config init``); ``schema``
+    defaults to the core's plus the installed plugins' sections."""
+    if schema is None:
+        schema = load_config(env={}).schema
     out = [
         "# coral-inference configuration. Every key is optional; shown at its default.",
         "# Precedence: this file < env CORAL_SECTION__KEY=value < coral ... --set KEY=VALUE",
         "",
     ]
-    _render(SCHEMA, 0, out)
+    _render(schema, 0, out)
     return "\n".join(out) + "\n"
 
 
@@ -399,16 +531,20 @@ def _render(section: Section, depth: int, out: list[str]) -> None:
                 out.append(f"{pad}{key}: {{}}")
         else:
             value = json.dumps(node.default)
-            choices = f" ({' | '.join(node.choices)})" if node.choices else ""
+            choices = f" ({' | '.join(map(str, node.choices))})" if node.choices else ""
             out.append(f"{pad}{key}: {value}  # {node.help}{choices}")
 
 
-def reference_rows() -> list[tuple[str, str, str, str]]:
-    """(key, type, default, description) for every leaf and open map: the README reference."""
+def reference_rows(schema: Section | None = None) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, description) for every leaf and open map: the README reference
+    (``schema`` defaults to the core's, with ``patches.<name>`` for the built-in patches)."""
+    if schema is None:
+        schema = compose(PluginOptions())
     rows = []
-    for path, node in walk():
+    for path, node in walk(schema):
         if isinstance(node, Option):
             rows.append((path, node.kind, json.dumps(node.default), node.help))
         elif node.values is not None:
-            rows.append((f"{path}.<name>", node.values.kind, "", node.help))
+            kind = "mapping" if isinstance(node.values, Section) else node.values.kind
+            rows.append((f"{path}.<name>", kind, "", node.help))
     return rows

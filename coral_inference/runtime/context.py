@@ -6,25 +6,29 @@ import platform as _platform
 from dataclasses import dataclass, field
 from typing import Any
 
+from coral_inference.models.decoders import DecoderRegistry
 from coral_inference.runtime import compat, patching
 from coral_inference.runtime.backends import BackendAdapter, select_backend
 from coral_inference.runtime.config import RuntimeDescriptor
 from coral_inference.runtime.plugins import PluginManager, PluginRecord
+from coral_inference.services.runtime_services import RuntimeServices
 
 
 @dataclass
 class RuntimeContext:
-    """What ``init`` did: ask it for backends and patches, or read ``state``."""
+    """What ``init`` did and what it owns: ask it for backends and patches, read ``state``, or
+    reach the runtime's ``services`` (rings, recordings, metrics) and ``decoders``."""
 
     config: RuntimeDescriptor
     platform: str
     inference: compat.InstalledInference
     plugin_manager: PluginManager
+    services: RuntimeServices
+    decoders: DecoderRegistry = field(default_factory=DecoderRegistry)
     backends: dict[str, BackendAdapter] = field(default_factory=dict)
     backend_plugins: dict[str, str] = field(default_factory=dict)
     patches: dict[str, patching.PatchRecord] = field(default_factory=dict)
     workflow_blocks: list[type] = field(default_factory=list)
-    decoders: list[str] = field(default_factory=list)
     log_messages: list[str] = field(default_factory=list)
 
     def get_backend(
@@ -77,7 +81,7 @@ class RuntimeContext:
             "patches": {name: record.to_dict() for name, record in self.patches.items()},
             "plugins": [record.to_dict() for record in self.plugins],
             "workflow_blocks": [f"{b.__module__}.{b.__qualname__}" for b in self.workflow_blocks],
-            "decoders": list(self.decoders),
+            "decoders": list(self.decoders.names()),
             "problems": self.problems(),
             "log_messages": list(self.log_messages),
         }

@@ -2,11 +2,13 @@
 
 A plugin is a module (or any object) with functions marked ``@coral_inference.hookimpl`` whose
 names match the functions below, registered through one of the entry-point groups
-``coral_inference.runtime.backends``, ``coral_inference.patches`` or ``coral_inference.workflows``.
+``coral_inference.backends``, ``coral_inference.patches`` or ``coral_inference.workflows``.
 A hookimpl may accept any subset of a spec's arguments.
 
 The runtime calls every implementation on its own, so one plugin raising never stops the others:
-the exception is recorded against that plugin (status ``failed``) and the call goes on.
+the exception is recorded against that plugin (status ``failed``) and the call goes on. For the
+same reason pluggy's ``hookwrapper=True`` / ``wrapper=True`` implementations are refused (the
+plugin is recorded ``invalid``); ``tryfirst`` / ``trylast`` order the calls as in pluggy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from coral_inference.models.decoders import Decoder
     from coral_inference.runtime import RuntimeContext
     from coral_inference.runtime.backends import BackendAdapter
+    from coral_inference.runtime.options import Section
     from coral_inference.runtime.patching import PatchContext, PatchRecord
 
 PROJECT_NAME = "coral_inference"
@@ -39,6 +42,23 @@ def register_backend(register: Callable[[BackendAdapter], None]) -> None:
     :class:`coral_inference.runtime.backends.BackendAdapter` (a ``name``, the weight
     ``formats`` it loads, a cheap ``availability()`` probe and ``create_session()``). Import heavy
     runtimes lazily, inside ``create_session``, so listing plugins stays fast. Returns nothing.
+    """
+
+
+@hookspec
+def declare_options(declare: Callable[[str, Section], None]) -> None:
+    """Declare the plugin's configuration sections, typed.
+
+    Called whenever configuration is loaded (``coral_inference.init``, ``coral config
+    validate|show|init``), before the values are checked. Call ``declare(path, section)`` with a
+    :class:`coral_inference.runtime.options.Section` of
+    :class:`~coral_inference.runtime.options.Option` s for each section the plugin reads:
+    ``backends.options.<backend>``, ``patches.<patch>`` (settings beside the ``enabled``
+    switch) or ``services.<name>``. The runtime then validates those keys (unknown keys get a
+    did-you-mean), fills in defaults, parses env / ``--set`` text by the declared types, and
+    lists them in ``coral config init``; a backend's ``create_session`` receives the checked
+    mapping. A second plugin declaring a path already taken is recorded ``failed``. Returns
+    nothing.
     """
 
 

@@ -13,12 +13,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from coral_inference.models import decoders
 from coral_inference.runtime import compat, patching, workflows_bridge
 from coral_inference.runtime.config import RuntimeDescriptor, load_config
 from coral_inference.runtime.context import RuntimeContext
 from coral_inference.runtime.platform_probe import detect_platform
-from coral_inference.runtime.plugins import GROUPS, PluginFilter, PluginManager
+from coral_inference.runtime.plugins import PluginManager
+from coral_inference.services.runtime_services import RuntimeServices
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +49,38 @@ def init(
     """Load plugins, register backends, apply patches; return the :class:`RuntimeContext`.
 
     ``config`` is a file path, a mapping of config keys, a :class:`RuntimeDescriptor`, or None
-    (defaults + ``CORAL_*`` env). Calling it again re-reads plugins and config but never applies
-    a patch twice; patches no longer enabled are reverted.
+    (defaults + ``CORAL_*`` env). Calling it again closes the previous runtime's services and
+    builds new ones; a patch is never applied twice, and patches no longer enabled are reverted.
     """
     global _current
     descriptor = _as_descriptor(config)
     with _lock:
-        if _current is not None:
-            _current.plugin_manager.runtime_stopping(_current)
+        previous = _current
+        if previous is not None:
+            previous.plugin_manager.runtime_stopping(previous)
         context = _build(descriptor)
         _current = context
+        if previous is not None:
+            previous.services.close()
         context.plugin_manager.runtime_started(context)
         return context
 
 
 def _build(config: RuntimeDescriptor) -> RuntimeContext:
-    manager = PluginManager(PluginFilter.from_config(config))
-    groups = [g for g in GROUPS if g != "backends" or config.get("backends.auto_discover", True)]
-    manager.discover(groups)
-    for module_path in config.get("backends.modules") or []:
-        manager.register_path(module_path, group="backends")
+    manager = PluginManager.from_config(config)
     inference = compat.installed_inference()
     context = RuntimeContext(
         config=config,
         platform=detect_platform(config.get("platform", "auto")),
         inference=inference,
         plugin_manager=manager,
+        services=RuntimeServices(config),
     )
     messages = context.log_messages
     messages.append(f"platform {context.platform}; inference {inference.describe()}")
+    # The sections were checked when the config was loaded; the hook runs again here so a
+    # plugin declaring a path another already took is recorded in this runtime too.
+    manager.declare_options()
 
     for plugin, adapter in manager.register_backends():
         if adapter.name in context.backends:
@@ -90,11 +93,12 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
         context.backend_plugins[adapter.name] = plugin
         messages.append(f"backend {adapter.name!r} registered by plugin {plugin!r}")
 
-    for name, decoder in manager.register_decoders():
-        decoders.register_decoder(name, decoder)
-        context.decoders.append(name)
+    for name in manager.register_decoders(context.decoders):
+        messages.append(f"decoder {name!r} registered")
 
-    patch_context = patching.PatchContext(config, inference, context.platform)
+    patch_context = patching.PatchContext(
+        config, inference, context.platform, services=context.services
+    )
     for record in manager.apply_patches(patch_context):
         context.patches[record.name] = record
         messages.append(f"patch {record.name}: {record.status} ({record.reason})")
@@ -114,11 +118,15 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
 
 
 def shutdown() -> None:
-    """Revert every patch and forget the runtime; safe to call any number of times."""
+    """Revert every patch, close the runtime's services and forget the runtime; safe to call
+    any number of times. The context ``init`` returned stays readable (its counters)."""
     global _current
     with _lock:
-        if _current is not None:
-            _current.plugin_manager.runtime_stopping(_current)
+        context = _current
+        if context is not None:
+            context.plugin_manager.runtime_stopping(context)
         patching.revert_all()
         workflows_bridge.uninstall()
+        if context is not None:
+            context.services.close()
         _current = None

@@ -8,7 +8,9 @@ A patch plugin declares a :class:`Patch` and returns ``context.apply(patch)`` fr
   skips the patch with its name instead of half-applying it;
 * :meth:`Patch.install` changes attributes only through the :class:`Patcher` it is given, which
   remembers the originals; if ``install`` raises, what it did is rolled back (``failed``);
-* a patch is applied once per process: the next ``init`` finds it applied and keeps it;
+* a patch is applied once per process: the next ``init`` finds it applied and keeps it, and
+  :meth:`Patch.bind` hands it that runtime's services, so what it feeds belongs to the newest
+  runtime;
 * :func:`revert_all` restores every original in reverse order (identity-equal).
 """
 
@@ -18,16 +20,31 @@ import logging
 import threading
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime import compat
 
 if TYPE_CHECKING:
     from coral_inference.runtime.config import RuntimeDescriptor
+    from coral_inference.services.runtime_services import RuntimeServices
 
 log = logging.getLogger(__name__)
 
-APPLIED, SKIPPED, DISABLED, FAILED = "applied", "skipped", "disabled", "failed"
+
+class PatchStatus(str, Enum):
+    """What became of a patch at ``init``."""
+
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    DISABLED = "disabled"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+APPLIED, SKIPPED, DISABLED, FAILED = PatchStatus
 _MISSING = object()
 
 
@@ -36,7 +53,7 @@ class PatchRecord:
     """The outcome of one patch; ``revert`` is set while it is applied."""
 
     name: str
-    status: str
+    status: PatchStatus
     reason: str
     inference_range: str = ""
     targets: list[str] = field(default_factory=list)
@@ -46,7 +63,7 @@ class PatchRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "inference_range": self.inference_range,
             "targets": list(self.targets),
@@ -125,6 +142,10 @@ class Patch:
         different settings, the patch is reverted and installed again with them."""
         return None
 
+    def bind(self, context: PatchContext) -> None:
+        """Called before ``install`` and again at every later ``init`` that keeps the patch:
+        take what belongs to the runtime (``context.services``) here. Optional."""
+
 
 _lock = threading.RLock()
 _applied: dict[str, tuple[PatchRecord, Patcher, Patch, object]] = {}
@@ -139,18 +160,25 @@ class PatchContext:
         inference: compat.InstalledInference,
         platform: str,
         plugin: str | None = None,
+        services: RuntimeServices | None = None,
     ) -> None:
         self.config = config
         self.inference = inference
         self.platform = platform
         self.plugin = plugin
+        #: The runtime's services (rings, recordings, metrics) the sink patches feed.
+        self.services = services
 
     def for_plugin(self, plugin: str) -> PatchContext:
-        return PatchContext(self.config, self.inference, self.platform, plugin)
+        return PatchContext(self.config, self.inference, self.platform, plugin, self.services)
 
     def enabled(self, name: str) -> bool:
         """Whether ``patches.<name>`` is on (patches not named in config default to on)."""
-        return bool(self.config.get(f"patches.{name}", True))
+        return bool(self.config.get(f"patches.{name}.enabled", True))
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The settings of ``patches.<name>`` (its declared options, without ``enabled``)."""
+        return {k: v for k, v in self.config.section(f"patches.{name}").items() if k != "enabled"}
 
     def apply(self, patch: Patch) -> PatchRecord:
         """Apply ``patch`` unless it is disabled, out of range, or already applied."""
@@ -160,10 +188,11 @@ class PatchContext:
         with _lock:
             idle = patch.not_needed(self) if self.enabled(patch.name) else None
             if patch.name in _applied:
-                previous, _, _, settings = _applied[patch.name]
+                previous, _, installed, settings = _applied[patch.name]
                 if self.enabled(patch.name) and not idle and settings == patch.settings(self):
                     if not previous.reason.startswith("already applied"):
                         previous.reason = f"already applied in this process ({previous.reason})"
+                    installed.bind(self)
                     return previous
                 revert(patch.name)
             if not self.enabled(patch.name):
@@ -185,6 +214,7 @@ class PatchContext:
                     return record
             patcher = Patcher(patch.name)
             try:
+                patch.bind(self)
                 patch.install(patcher, resolved, self)
             except Exception as exc:  # noqa: BLE001 - never leave a half-applied patch
                 patcher.undo()

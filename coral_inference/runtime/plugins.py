@@ -20,18 +20,21 @@ import importlib.metadata as metadata
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from coral_inference.runtime import compat, hookspecs
 from coral_inference.runtime.backends import BackendAdapter
+from coral_inference.runtime.options import Section
 from coral_inference.runtime.patching import PatchContext, PatchRecord
+from coral_inference.runtime.schema import PluginOptions, declarable
 
 if TYPE_CHECKING:
     import click
 
-    from coral_inference.models.decoders import Decoder
+    from coral_inference.models.decoders import DecoderRegistry
     from coral_inference.runtime import RuntimeContext
     from coral_inference.runtime.config import RuntimeDescriptor
 
@@ -43,13 +46,21 @@ GROUPS: dict[str, str] = {
     "workflows": "coral_inference.workflows",
 }
 
-LOADED, DISABLED, INCOMPATIBLE, FAILED, INVALID = (
-    "loaded",
-    "disabled",
-    "incompatible",
-    "failed",
-    "invalid",
-)
+
+class PluginStatus(str, Enum):
+    """Why a plugin is on, off or broken (the ``STATUS`` column of ``coral plugins list``)."""
+
+    LOADED = "loaded"
+    DISABLED = "disabled"
+    INCOMPATIBLE = "incompatible"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+LOADED, DISABLED, INCOMPATIBLE, FAILED, INVALID = PluginStatus
 PROBLEM_STATUSES = frozenset({INCOMPATIBLE, FAILED, INVALID})
 
 
@@ -62,7 +73,7 @@ class PluginRecord:
     entry_point: str
     distribution: str | None
     version: str | None
-    status: str = LOADED
+    status: PluginStatus = LOADED
     reason: str = ""
     hooks: list[str] = field(default_factory=list)
     requires: list[str] = field(default_factory=list)
@@ -73,7 +84,9 @@ class PluginRecord:
         return f"plugin {self.name!r} ({dist})"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,17 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+
+    @classmethod
+    def from_config(cls, config: RuntimeDescriptor) -> PluginManager:
+        """Discover and load what ``config`` allows: its filter, ``backends.auto_discover``
+        and the ``backends.modules`` import paths."""
+        manager = cls(PluginFilter.from_config(config))
+        auto = config.get("backends.auto_discover", True)
+        manager.discover([g for g in GROUPS if g != "backends" or auto])
+        for module_path in config.get("backends.modules") or []:
+            manager.register_path(module_path, group="backends")
+        return manager
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -214,7 +238,23 @@ class PluginManager:
             )
             log.debug("%s is invalid: %s", record.label, detail)
             return
-        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        callers = self.pm.get_hookcallers(plugin) or []
+        record.hooks = sorted(caller.name for caller in callers)
+        wrappers = sorted(
+            caller.name
+            for caller in callers
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+        )
+        if wrappers:
+            self.pm.unregister(plugin)
+            record.status = INVALID
+            record.reason = (
+                f"{', '.join(wrappers)}: hookwrapper/wrapper implementations are not supported "
+                "(coral-inference calls each plugin on its own, to isolate failures); "
+                "drop the wrapper option"
+            )
+            return
         if not record.hooks:
             self.pm.unregister(plugin)
             record.status = INVALID
@@ -235,22 +275,55 @@ class PluginManager:
                 self.mark_failed(record, f"register_backend got {adapter!r}, not a BackendAdapter")
         return out
 
-    def register_decoders(self) -> list[tuple[str, Decoder]]:
-        """(decoder name, decoder) pairs registered with ``register(name, decoder)``."""
-        out = []
-        for record, item in self._collect("register_decoder"):
-            if (
-                isinstance(item, tuple)
-                and len(item) == 2
-                and isinstance(item[0], str)
-                and callable(item[1])
-            ):
-                out.append(item)
+    def declare_options(self) -> dict[str, Section]:
+        """``path -> Section`` declared by the loaded plugins; a path outside
+        ``backends.options.* / patches.* / services.*``, a non-Section, or a path another plugin
+        already declared marks the declaring plugin ``failed``."""
+        declared: dict[str, Section] = {}
+        owners: dict[str, str] = {}
+        for record, item in self._collect("declare_options"):
+            path, section = item if isinstance(item, tuple) and len(item) == 2 else (None, None)
+            if not isinstance(path, str) or not isinstance(section, Section):
+                self.mark_failed(
+                    record, f"declare_options expects declare(path, Section), got {item!r}"
+                )
+            elif not declarable(path):
+                self.mark_failed(
+                    record,
+                    f"declare_options: {path!r} is not a plugin's to declare; use "
+                    "backends.options.<backend>, patches.<patch> or services.<new name>",
+                )
+            elif path in declared:
+                self.mark_failed(
+                    record, f"declare_options: {path!r} is already declared by {owners[path]!r}"
+                )
             else:
+                declared[path], owners[path] = section, record.name
+        return declared
+
+    def register_decoders(self, registry: DecoderRegistry) -> list[str]:
+        """Register every plugin's decoders into ``registry``; return the names added. A name
+        another plugin (or a built-in) already uses marks the later plugin ``failed``."""
+        from coral_inference.models.decoders import DecoderClash
+
+        added = []
+        for record, item in self._collect("register_decoder"):
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
                 self.mark_failed(
                     record, f"register_decoder expects register(name, decoder), got {item!r}"
                 )
-        return out
+                continue
+            name, decoder = item
+            if not callable(decoder):
+                self.mark_failed(record, f"register_decoder({name!r}, ...) got {decoder!r}")
+                continue
+            try:
+                registry.register(name, decoder)
+            except DecoderClash as exc:
+                self.mark_failed(record, f"register_decoder: {exc}; rename the decoder")
+            else:
+                added.append(name)
+        return added
 
     def apply_patches(self, context: PatchContext) -> list[PatchRecord]:
         """Call each ``apply_patch`` (built-ins first, then by plugin name) and collect records."""
@@ -292,8 +365,15 @@ class PluginManager:
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
         found = [(self.records[impl.plugin_name], impl) for impl in impls]
         found = [(record, impl) for record, impl in found if record.status == LOADED]
-        # Built-in plugins (shipped by coral-inference itself) first, then by name.
-        found.sort(key=lambda p: (p[0].distribution != compat.CORE_DISTRIBUTION, p[0].name))
+        # As in pluggy, tryfirst before the rest before trylast; within each, the built-in
+        # plugins (shipped by coral-inference itself) first, then by name.
+        found.sort(
+            key=lambda p: (
+                0 if p[1].tryfirst else 2 if p[1].trylast else 1,
+                p[0].distribution != compat.CORE_DISTRIBUTION,
+                p[0].name,
+            )
+        )
         return found
 
     def _call_each(
@@ -337,3 +417,21 @@ class PluginManager:
 
     def problems(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.status in PROBLEM_STATUSES]
+
+
+def plugin_options(config: RuntimeDescriptor) -> PluginOptions:
+    """What the plugins ``config`` allows contribute to the schema (see
+    :func:`coral_inference.runtime.schema.compose`)."""
+    manager = PluginManager.from_config(config)
+    records = list(manager.records.values())
+    declared = manager.declare_options()
+    unchecked = {
+        f"backends.options.{r.name}": f"plugin {r.name!r} is {r.status}"
+        for r in records
+        if r.group == "backends" and r.status != LOADED
+    }
+    return PluginOptions(
+        patch_names=[r.name for r in records if r.group == "patches"],
+        declared=declared,
+        unchecked=unchecked,
+    )

@@ -1,14 +1,19 @@
-"""The configuration schema: every key, its type, default and meaning, in one place.
+"""The configuration schema: the core's keys, and how plugins' declared sections join them.
 
-The loader validates against it, ``coral config init`` renders it as a commented template, and
-the README's reference is checked against it by a test, so none of them can drift.
+:data:`CORE` holds every key the core itself reads. :func:`compose` adds what the installed
+plugins bring (``patches.<name>`` for every patch entry point, the sections plugins declare
+through ``declare_options``) and closes the open maps, so an unknown patch or backend option is
+an error with a did-you-mean. The loader validates against the composed schema, ``coral config
+init`` renders it as a commented template, and the README's reference is generated from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from coral_inference.runtime.options import Option, Section
+from coral_inference.runtime.options import Node, Option, Section
 
 BUILTIN_PATCHES: tuple[str, ...] = (
     "local_models",
@@ -20,7 +25,16 @@ BUILTIN_PATCHES: tuple[str, ...] = (
 )
 
 
-SCHEMA = Section(
+def _influxdb_needs_url(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    url = values.get("url")
+    if values.get("store") == "influxdb" and not url:
+        return [("url", "store is influxdb: set the server's base URL, e.g. http://127.0.0.1:8086")]
+    if url and not str(url).startswith(("http://", "https://")):
+        return [("url", f"must start with http:// or https://, got {url!r}")]
+    return []
+
+
+CORE = Section(
     "coral-inference runtime configuration",
     {
         "platform": Option(
@@ -45,9 +59,13 @@ SCHEMA = Section(
             },
         ),
         "patches": Section(
-            "patches.<name>: true|false for each patch plugin (built-ins listed; others default to on)",
-            {name: Option("bool", True, f"the built-in {name} patch") for name in BUILTIN_PATCHES},
-            values=Option("bool", True, "a third-party patch"),
+            "patches.<name>: true|false (or {enabled: ..., settings}) for each installed patch",
+            values=Section(
+                "a patch",
+                {"enabled": Option("bool", True, "apply this patch")},
+                values=Option("any", None, "a setting of this patch"),
+                switch=True,
+            ),
         ),
         "backends": Section(
             "chip backends",
@@ -60,12 +78,8 @@ SCHEMA = Section(
                 ),
                 "auto_discover": Option("bool", True, "load backends from entry points"),
                 "options": Section(
-                    "backends.options.<backend>: options handed to that backend",
-                    values=Option(
-                        "mapping",
-                        {},
-                        "options for one backend, e.g. onnx: {providers: [CPUExecutionProvider], threads: 2}",
-                    ),
+                    "backends.options.<backend>: the typed options each backend declares",
+                    values=Option("mapping", {}, "options of one backend"),
                 ),
             },
         ),
@@ -124,6 +138,7 @@ SCHEMA = Section(
                             "extra numeric/string keys of the predictions to store, e.g. [time]",
                         ),
                     },
+                    checks=(_influxdb_needs_url,),
                 ),
                 "buffer": Section(
                     "recent results kept per pipeline (buffer_sink)",
@@ -168,28 +183,97 @@ SCHEMA = Section(
 )
 
 
-def walk(section: Section = SCHEMA, prefix: str = ""):
-    """Yield (dotted path, Option | Section) for every key in the schema, depth first."""
-    for key, node in section.keys.items():
-        path = f"{prefix}{key}"
-        yield path, node
-        if isinstance(node, Section):
-            yield from walk(node, f"{path}.")
+@dataclass
+class PluginOptions:
+    """What the installed plugins contribute to the schema.
+
+    Attributes:
+        patch_names: Every entry point name of the ``coral_inference.patches`` group (known from
+            metadata, nothing imported).
+        declared: ``path -> Section`` from the loaded plugins' ``declare_options`` hooks.
+        unchecked: ``path -> reason`` for sections of plugins that did not load: accepted as
+            they are, since nothing declared their keys.
+    """
+
+    patch_names: Iterable[str] = ()
+    declared: Mapping[str, Section] = field(default_factory=dict)
+    unchecked: Mapping[str, str] = field(default_factory=dict)
 
 
-def defaults(section: Section = SCHEMA) -> dict[str, Any]:
-    """The nested default configuration."""
-    out: dict[str, Any] = {}
-    for key, node in section.keys.items():
-        out[key] = defaults(node) if isinstance(node, Section) else _copy(node.default)
-    return out
-
-
-def _copy(value: Any) -> Any:
-    return (
-        list(value)
-        if isinstance(value, list)
-        else dict(value)
-        if isinstance(value, dict)
-        else value
+def compose(plugins: PluginOptions | None) -> Section:
+    """The full schema: :data:`CORE` plus ``plugins``; ``None`` leaves the plugin-owned maps
+    open (the first pass of the loader, before plugins can be asked)."""
+    if plugins is None:
+        return LENIENT
+    declared = dict(plugins.declared)
+    patches = {}
+    for name in sorted(set(plugins.patch_names) | set(BUILTIN_PATCHES)):
+        own = declared.pop(f"patches.{name}", None)
+        patches[name] = Section(
+            own.help if own else f"the {name} patch",
+            {
+                "enabled": Option("bool", True, f"apply the {name} patch"),
+                **(own.keys if own else {}),
+            },
+            switch=True,
+            checks=own.checks if own else (),
+        )
+    backend_options: dict[str, Node] = {}
+    services: dict[str, Node] = dict(_section(CORE, "services").keys)
+    for path, section in declared.items():
+        group, _, name = path.rpartition(".")
+        if group == "backends.options":
+            backend_options[name] = section
+        elif group == "services":
+            services[name] = section
+    for path, why in plugins.unchecked.items():
+        group, _, name = path.rpartition(".")
+        placeholder = Option("any", {}, f"not checked: {why}", nullable=True)
+        if group == "backends.options":
+            backend_options.setdefault(name, placeholder)
+        elif group == "services":
+            services.setdefault(name, placeholder)
+    backends = _section(CORE, "backends")
+    return _replace(
+        CORE,
+        patches=Section(_section(CORE, "patches").help, patches),
+        backends=_replace(
+            backends,
+            options=Section(_section(backends, "options").help, backend_options),
+        ),
+        services=Section(_section(CORE, "services").help, services),
     )
+
+
+#: Where plugins may declare sections: ``<prefix><name>``.
+DECLARABLE = ("backends.options.", "patches.", "services.")
+
+
+def declarable(path: str) -> bool:
+    """Whether a plugin may declare a section at ``path``."""
+    return any(
+        path.startswith(prefix) and path[len(prefix) :].isidentifier() for prefix in DECLARABLE
+    ) and path not in {f"services.{name}" for name in _section(CORE, "services").keys}
+
+
+def _section(section: Section, key: str) -> Section:
+    node = section.keys[key]
+    assert isinstance(node, Section)
+    return node
+
+
+def _replace(section: Section, **keys: Section) -> Section:
+    return Section(
+        section.help, {**section.keys, **keys}, section.values, section.switch, section.checks
+    )
+
+
+#: The first pass's schema: the core's keys, with the maps plugins extend left open.
+LENIENT = _replace(
+    CORE,
+    services=Section(
+        _section(CORE, "services").help,
+        _section(CORE, "services").keys,
+        values=Option("any", None, "a plugin's service section"),
+    ),
+)

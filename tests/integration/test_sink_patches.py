@@ -113,33 +113,71 @@ def test_out_of_range_inference_skips_every_builtin_with_reason(
     assert snapshot()["init"] is before["init"]
 
 
+def run_named(name, video, on_prediction=None):
+    from coral_inference.patches.tap import pipeline_name
+
+    with pipeline_name(name):
+        return run_pipeline(on_prediction=on_prediction, video=video)
+
+
 def test_pipeline_records_and_writes_metrics(tmp_path, sample_package):
     video = tmp_path / "v.mp4"
     make_face_video(video, (320, 240), frames=30, fps=10)
     context = coral_inference.init(config(tmp_path, sample_package))
-    seen = run_pipeline(video=video)
-    from coral_inference.patches.buffer_sink import get_ring
-
-    ring = get_ring("pipeline-" + str(len(seen) and _last_pipeline_number()))
+    seen = run_named("records", video)
+    ring = context.services.rings.get("records")
     assert ring is not None and len(ring) == min(30, context.config.get("services.buffer.size"))
     coral_inference.shutdown()
-    from coral_inference.patches.video_sink import recordings
-
-    files = [p for p in recordings() if str(tmp_path) in str(p)]
-    assert len(files) == 3  # 30 frames at 10 fps, 1 s segments
+    files = context.services.recordings.segments("records")
+    assert len(files) == 3 and all(str(tmp_path) in str(p) for p in files)  # 30 at 10 fps, 1 s
     with sqlite3.connect(tmp_path / "m.db") as db:
         rows = db.execute(
             "SELECT COUNT(*), MIN(frame_id), MAX(frame_id), SUM(detections) FROM frames"
         ).fetchone()
     assert rows[:3] == (len(seen), 1, len(seen)) and rows[3] > 0
+    assert context.services.metrics.summary()["written"] == len(seen)
 
 
-def _last_pipeline_number() -> int:
-    from coral_inference.patches import buffer_sink
+def test_two_pipelines_keep_separate_rings_recordings_and_counters(tmp_path, sample_package):
+    short, long = tmp_path / "short.mp4", tmp_path / "long.mp4"
+    make_face_video(short, (320, 240), frames=12, fps=10)
+    make_face_video(long, (240, 320), frames=25, fps=10)
+    context = coral_inference.init(config(tmp_path, sample_package, buffer={"size": 100}))
+    threads = [
+        threading.Thread(target=run_named, args=(name, video))
+        for name, video in (("cam-a", short), ("cam-b", long))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    rings = context.services.rings
+    assert len(rings.get("cam-a")) == 12 and len(rings.get("cam-b")) == 25
+    assert rings.get("cam-a").latest().frame.image.shape[:2] == (240, 320)
+    assert rings.get("cam-b").latest().frame.image.shape[:2] == (320, 240)
+    assert context.services.metrics.submitted("cam-a") == 12
+    assert context.services.metrics.submitted("cam-b") == 25
+    coral_inference.shutdown()
+    a, b = context.services.recordings.stats("cam-a"), context.services.recordings.stats("cam-b")
+    assert sum(s.frames_written for s in a) == 12 and sum(s.frames_written for s in b) == 25
+    assert all("/cam-a/" in str(p) for p in context.services.recordings.segments("cam-a"))
+    assert context.services.metrics.summary()["per_pipeline"] == {"cam-a": 12, "cam-b": 25}
 
-    return max(
-        int(name.split("-")[1]) for name in buffer_sink._rings if name.startswith("pipeline-")
-    )
+
+def test_a_second_init_gets_fresh_services_and_closes_the_first(tmp_path, sample_package):
+    video = tmp_path / "v.mp4"
+    make_face_video(video, (320, 240), frames=8, fps=10)
+    first = coral_inference.init(config(tmp_path, sample_package))
+    run_named("first", video)
+    second = coral_inference.init(config(tmp_path, sample_package))
+    assert second.services is not first.services
+    assert first.services.metrics.summary()["written"] == 8  # closed: flushed by the new init
+    run_named("second", video)
+    assert second.services.rings.get("first") is None
+    assert len(second.services.rings.get("second")) == 8
+    assert first.services.rings.get("second") is None
+    coral_inference.shutdown()
+    assert second.services.metrics.summary()["per_pipeline"] == {"second": 8}
 
 
 def test_unwritable_recording_dir_mid_run(tmp_path, sample_package, caplog):
@@ -161,7 +199,7 @@ def test_unwritable_recording_dir_mid_run(tmp_path, sample_package, caplog):
     assert sabotaged.is_set() and len(seen) == 40
     with sqlite3.connect(tmp_path / "m.db") as db:
         assert db.execute("SELECT COUNT(*) FROM frames").fetchone() == (40,)
-    recorder_errors = [r for r in caplog.records if r.name.startswith("coral_inference.sinks")]
+    recorder_errors = [r for r in caplog.records if r.name.startswith("coral_inference.services")]
     assert len(recorder_errors) == 1, [r.getMessage() for r in recorder_errors]
 
 

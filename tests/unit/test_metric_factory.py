@@ -1,4 +1,5 @@
-"""create_store: building a BufferedMetricWriter from the ``metrics`` config section."""
+"""create_store: a BufferedMetricWriter from the checked ``services.metrics`` section; the
+section's problems are configuration errors, found when the configuration loads."""
 
 from __future__ import annotations
 
@@ -8,22 +9,25 @@ from pathlib import Path
 
 import pytest
 
+from coral_inference.runtime.config import ConfigError, load_config
 from coral_inference.services.metrics.factory import (
     BufferedMetricWriter,
     InfluxDBStore,
     MetricPoint,
-    MetricsConfigError,
     SqliteMetricStore,
     create_store,
 )
 from coral_inference.testing.influxdb import free_port
 
 
+def metrics_section(**values: object) -> dict:
+    config = load_config(env={}, data={"services": {"metrics": values}}, plugins=False)
+    return config.section("services.metrics")
+
+
 def test_sqlite_writer_from_config(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "metrics.db"
-    writer = create_store(
-        {"store": "sqlite", "path": str(path), "batch_size": 2, "flush_seconds": 0.5, "x": 1}
-    )
+    writer = create_store(metrics_section(path=str(path), batch_size=2, flush_seconds=0.5))
     assert isinstance(writer, BufferedMetricWriter)
     assert isinstance(writer.store, SqliteMetricStore)
     for i in range(3):
@@ -35,7 +39,7 @@ def test_sqlite_writer_from_config(tmp_path: Path) -> None:
 
 def test_influxdb_writer_from_config() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    writer = create_store({"store": "influxdb", "url": url, "database": "coral", "token": "t"})
+    writer = create_store(metrics_section(store="influxdb", url=url, token="t"))
     store = writer.store
     assert isinstance(store, InfluxDBStore)
     assert (store.url, store.database) == (url, "coral")
@@ -45,19 +49,30 @@ def test_influxdb_writer_from_config() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({}, "metrics.store must be one of sqlite, influxdb, got None"),
-        ({"store": "mysql"}, "metrics.store must be one of"),
-        ({"store": "sqlite"}, "metrics.path is required"),
-        ({"store": "influxdb", "database": "d"}, "metrics.url is required .* 'influxdb'"),
-        ({"store": "influxdb", "url": "http://h:8086"}, "metrics.database is required"),
-        ({"store": "influxdb", "url": "h:8086", "database": "d"}, "metrics.url must start"),
-        ({"store": "influxdb", "url": "http://h", "database": "d", "token": 5}, "metrics.token"),
-        ({"store": "sqlite", "path": "m.db", "batch_size": 0}, "metrics.batch_size"),
-        ({"store": "sqlite", "path": "m.db", "batch_size": 1.5}, "metrics.batch_size"),
-        ({"store": "sqlite", "path": "m.db", "buffer_max": True}, "metrics.buffer_max"),
-        ({"store": "sqlite", "path": "m.db", "flush_seconds": "1"}, "metrics.flush_seconds"),
+        ({"store": "mysql"}, r"services.metrics.store: expected one of sqlite, influxdb"),
+        (
+            {"store": "influxdb"},
+            r"services.metrics.url: store is influxdb: set the server's base URL",
+        ),
+        ({"store": "influxdb", "url": "h:8086"}, r"services.metrics.url: must start with http"),
+        ({"store": "influxdb", "url": "http://h", "token": 5}, r"services.metrics.token"),
+        ({"batch_size": 0}, r"services.metrics.batch_size: must be >= 1"),
+        ({"batch_size": 1.5}, r"services.metrics.batch_size: expected an integer"),
+        ({"buffer_max": True}, r"services.metrics.buffer_max"),
+        ({"flush_seconds": "1"}, r"services.metrics.flush_seconds"),
+        ({"x": 1}, r"services.metrics.x: unknown key 'x'"),
     ],
 )
-def test_invalid_config_names_the_key(config: dict, message: str) -> None:
-    with pytest.raises(MetricsConfigError, match=message):
-        create_store(config)
+def test_invalid_metrics_config_is_a_config_error_naming_the_key(
+    config: dict, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        metrics_section(**config)
+
+
+def test_influxdb_without_url_is_caught_by_config_validate_naming_the_set(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={}, overrides=["services.metrics.store=influxdb"], plugins=False)
+    (issue,) = caught.value.issues
+    assert issue.path == "services.metrics.url"
+    assert "--set services.metrics.store" in issue.source

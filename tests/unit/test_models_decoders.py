@@ -11,8 +11,8 @@ from coral_inference.models import (
     ModelPackageError,
     available_decoders,
     get_decoder,
-    register_decoder,
 )
+from coral_inference.models.decoders import DecoderClash, DecoderRegistry, using
 
 CLASSES = ["person", "car", "dog"]
 INPUT = (640, 480)
@@ -178,7 +178,19 @@ def test_registry():
     assert {"centerface", "yolov5", "yolov8"} <= set(available_decoders())
     with pytest.raises(KeyError, match="available: "):
         get_decoder("nope")
-    with pytest.raises(ValueError, match="already registered"):
-        register_decoder("yolov8", get_decoder("yolov5"))
+    registry = DecoderRegistry()
+    with pytest.raises(DecoderClash, match="already registered by .*decode_yolov8"):
+        registry.register("yolov8", get_decoder("yolov5"))
+    registry.register("yolov8", get_decoder("yolov8"))  # the same function again: harmless
     with pytest.raises(ValueError, match="non-empty string"):
-        register_decoder("", get_decoder("yolov5"))
+        registry.register("", get_decoder("yolov5"))
+
+
+def test_registries_are_separate_and_scoped():
+    one, two = DecoderRegistry(), DecoderRegistry()
+    one.register("only-in-one", get_decoder("yolov8"))
+    assert "only-in-one" in one.names() and "only-in-one" not in two.names()
+    assert "only-in-one" not in available_decoders()
+    with using(one):
+        assert "only-in-one" in available_decoders()
+    assert "only-in-one" not in available_decoders()

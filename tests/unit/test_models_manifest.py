@@ -12,9 +12,8 @@ from coral_inference.models import (
     ModelManifest,
     ModelPackageError,
     available_decoders,
-    register_decoder,
 )
-from coral_inference.models.decoders import decode_yolov8
+from coral_inference.models.decoders import DecoderRegistry, decode_yolov8, using
 
 VALID = {
     "name": "yolo-test",
@@ -139,12 +138,16 @@ def test_unknown_decoder_lists_the_available_ones():
 
 
 def test_plugin_decoder_and_its_options_are_accepted():
-    register_decoder("test-manifest-decoder", decode_yolov8, options=("anchors",), replace=True)
-    assert "test-manifest-decoder" in available_decoders()
+    registry = DecoderRegistry()
+    registry.register("test-manifest-decoder", decode_yolov8, options=("anchors",))
     data = with_change("decoder", {"type": "test-manifest-decoder", "anchors": [1, 2]})
-    assert ModelManifest.from_dict(data).decoder.options == {"anchors": [1, 2]}
-    with pytest.raises(ModelPackageError, match="did you mean 'anchors'"):
-        ModelManifest.from_dict(with_change("decoder.anchor", 3, data))
+    with using(registry):
+        assert "test-manifest-decoder" in available_decoders()
+        assert ModelManifest.from_dict(data).decoder.options == {"anchors": [1, 2]}
+        with pytest.raises(ModelPackageError, match="did you mean 'anchors'"):
+            ModelManifest.from_dict(with_change("decoder.anchor", 3, data))
+    with pytest.raises(ModelPackageError, match="unknown decoder 'test-manifest-decoder'"):
+        ModelManifest.from_dict(data)
 
 
 def test_not_an_object():

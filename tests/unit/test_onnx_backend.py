@@ -3,6 +3,7 @@
 import pytest
 
 from coral_inference.runtime.backends import BackendError
+from coral_inference.runtime.config import ConfigError
 
 backend = pytest.importorskip("coral_inference_onnx.backend")
 ort = pytest.importorskip("onnxruntime")
@@ -11,11 +12,11 @@ ort = pytest.importorskip("onnxruntime")
 def test_defaults_and_validation():
     assert backend.resolve_options({})["providers"] == ["CPUExecutionProvider"]
     assert backend.resolve_options({"providers": "auto"})["providers"] == ["auto"]
-    with pytest.raises(BackendError, match=r"backends.options.onnx: unknown option\(s\) thread"):
+    with pytest.raises(ConfigError, match=r"backends.options.onnx.thread: unknown key 'thread'"):
         backend.resolve_options({"thread": 2})
-    with pytest.raises(BackendError, match="intra_op_threads: expected an integer >= 0"):
+    with pytest.raises(ConfigError, match="intra_op_threads: must be >= 0"):
         backend.resolve_options({"intra_op_threads": -1})
-    with pytest.raises(BackendError, match="optimization: expected one of"):
+    with pytest.raises(ConfigError, match="optimization: expected one of"):
         backend.resolve_options({"optimization": "max"})
 
 

@@ -14,7 +14,8 @@ class Holder:
 
 
 def make_context(version="0.54.1", **patches):
-    config = load_config(env={}, data={"patches": patches})
+    # plugins=False: these patches are declared by the test, not by an installed plugin.
+    config = load_config(env={}, data={"patches": patches}, plugins=False)
     return patching.PatchContext(config, compat.InstalledInference("inference-cpu", version), "cpu")
 
 

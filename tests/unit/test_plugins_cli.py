@@ -18,8 +18,17 @@ FIXTURES = {
     ),
     "fixture_misspelt": ("invalid", "unknown hook 'register_workflow_blocks'"),
     "fixture_bad_argument": ("invalid", "{'device_index'} are declared in the hookimpl"),
+    "fixture_decoders": ("loaded", ""),
+    "fixture_wrapper": (
+        "invalid",
+        "runtime_started: hookwrapper/wrapper implementations are not supported",
+    ),
 }
-BROKEN = ",".join(n for n in [*FIXTURES, "fixture_hook_raises"] if n != "fixture_good")
+#: Plugins that load but fail inside a hook at init.
+FAIL_AT_INIT = ("fixture_hook_raises", "fixture_decoders_clash")
+BROKEN = ",".join(
+    n for n in [*FIXTURES, *FAIL_AT_INIT] if FIXTURES.get(n, ("failed",))[0] != "loaded"
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,9 +101,15 @@ def test_init_reports_hook_failure_and_strict_exits_nonzero(coral):
         in plugins["fixture_hook_raises"]["reason"]
     )
     assert state["patches"]["fixture_greet"]["status"] == "applied"
-    assert len(state["problems"]) == 6
+    assert plugins["fixture_decoders_clash"]["status"] == "failed"
+    assert (
+        "register_decoder: decoder 'fixture_boxes' is already registered by "
+        "coral_inference.models.decoders.decode_yolov8"
+    ) in plugins["fixture_decoders_clash"]["reason"]
+    assert "fixture_boxes" in state["decoders"]
+    assert len(state["problems"]) == 8
     strict = coral("init", "--strict")
-    assert strict.returncode == 1 and "6 problem(s)" in strict.stderr
+    assert strict.returncode == 1 and "8 problem(s)" in strict.stderr
     assert "Traceback" not in strict.stderr
     via_config = coral("init", "--set", "strict=true")
     assert via_config.returncode == 1
@@ -154,7 +169,10 @@ def test_config_show_and_init(coral, tmp_path):
         "--set",
         "platform=cpu",
         "--json",
-        env={"CORAL_SERVICES__METRICS__STORE": "influxdb"},
+        env={
+            "CORAL_SERVICES__METRICS__STORE": "influxdb",
+            "CORAL_SERVICES__METRICS__URL": "http://127.0.0.1:8086",
+        },
     )
     data = json.loads(shown.stdout)
     assert data["config"]["platform"] == "cpu"

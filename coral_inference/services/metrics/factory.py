@@ -40,7 +40,6 @@ __all__ = [
     "MetricPoint",
     "MetricStore",
     "MetricStoreError",
-    "MetricsConfigError",
     "SqliteMetricStore",
     "StoreRejected",
     "StoreUnavailable",
@@ -48,62 +47,22 @@ __all__ = [
     "create_store",
 ]
 
-SECTION = "metrics"
-STORES = ("sqlite", "influxdb")
-
-
-class MetricsConfigError(ValueError):
-    """The ``metrics`` configuration section is incomplete or invalid."""
-
 
 def create_store(metrics_config: Mapping[str, Any]) -> BufferedMetricWriter:
-    """A started BufferedMetricWriter over the store the ``metrics`` section describes.
+    """A started BufferedMetricWriter over the store the ``services.metrics`` section describes.
 
-    Raises MetricsConfigError naming the offending key (e.g. ``metrics.url``).
+    The section is checked (types, ranges, InfluxDB's ``url``) when the configuration loads.
     """
-    kind = metrics_config.get("store")
-    if kind not in STORES:
-        raise MetricsConfigError(
-            f"{SECTION}.store must be one of {', '.join(STORES)}, got {kind!r}"
-        )
-    batch_size = _positive_int(metrics_config, "batch_size", 500)
-    flush_seconds = _positive_float(metrics_config, "flush_seconds", 1.0)
-    buffer_max = _positive_int(metrics_config, "buffer_max", 100_000)
     store: MetricStore
-    if kind == "sqlite":
-        store = SqliteMetricStore(_required_str(metrics_config, "path", kind))
+    if metrics_config["store"] == "sqlite":
+        store = SqliteMetricStore(metrics_config["path"])
     else:
-        url = _required_str(metrics_config, "url", kind)
-        if not url.startswith(("http://", "https://")):
-            raise MetricsConfigError(f"{SECTION}.url must start with http:// or https://: {url!r}")
-        database = _required_str(metrics_config, "database", kind)
-        token = metrics_config.get("token")
-        if token is not None and not isinstance(token, str):
-            raise MetricsConfigError(f"{SECTION}.token must be a string")
-        store = InfluxDBStore(url, database, token=token)
-    return BufferedMetricWriter(
-        store, batch_size=batch_size, flush_seconds=flush_seconds, buffer_max=buffer_max
-    )
-
-
-def _required_str(config: Mapping[str, Any], key: str, kind: str) -> str:
-    value = config.get(key)
-    if not isinstance(value, str) or not value:
-        raise MetricsConfigError(
-            f"{SECTION}.{key} is required (a non-empty string) when {SECTION}.store is {kind!r}"
+        store = InfluxDBStore(
+            metrics_config["url"], metrics_config["database"], token=metrics_config.get("token")
         )
-    return value
-
-
-def _positive_int(config: Mapping[str, Any], key: str, default: int) -> int:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise MetricsConfigError(f"{SECTION}.{key} must be a positive integer: {value!r}")
-    return value
-
-
-def _positive_float(config: Mapping[str, Any], key: str, default: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise MetricsConfigError(f"{SECTION}.{key} must be a positive number: {value!r}")
-    return float(value)
+    return BufferedMetricWriter(
+        store,
+        batch_size=metrics_config["batch_size"],
+        flush_seconds=metrics_config["flush_seconds"],
+        buffer_max=metrics_config["buffer_max"],
+    )

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.runtime.backends import Availability, BackendError, merge_options
+from coral_inference.runtime.backends import Availability, BackendError
+from coral_inference.runtime.config import check_section
+from coral_inference.runtime.options import Option, Section
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,18 +32,37 @@ AUTO_PROVIDERS = (
     "OpenVINOExecutionProvider",
     "CPUExecutionProvider",
 )
-OPTIONS = {
-    "providers": ["CPUExecutionProvider"],
-    "intra_op_threads": 0,
-    "inter_op_threads": 0,
-    "optimization": "all",
-}
 _OPTIMIZATION = {
     "disable": "ORT_DISABLE_ALL",
     "basic": "ORT_ENABLE_BASIC",
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
+
+
+OPTIONS_PATH = "backends.options.onnx"
+#: ``backends.options.onnx``, declared through the ``declare_options`` hook.
+OPTIONS = Section(
+    "ONNX Runtime backend",
+    {
+        "providers": Option(
+            "list[str]",
+            ["CPUExecutionProvider"],
+            "execution providers in order, or [auto]: "
+            + ", ".join(p.removesuffix("ExecutionProvider") for p in AUTO_PROVIDERS)
+            + " as the installed onnxruntime offers them",
+        ),
+        "intra_op_threads": Option(
+            "int", 0, "threads inside one operator (0: onnxruntime's choice)", minimum=0
+        ),
+        "inter_op_threads": Option(
+            "int", 0, "threads across operators (0: onnxruntime's choice)", minimum=0
+        ),
+        "optimization": Option(
+            "str", "all", "graph optimisation level", choices=tuple(_OPTIMIZATION)
+        ),
+    },
+)
 
 
 def _ort_distribution() -> tuple[str, str] | None:
@@ -54,27 +75,8 @@ def _ort_distribution() -> tuple[str, str] | None:
 
 
 def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults merged with ``backends.options.onnx``; unknown keys and bad values rejected."""
-    merged = merge_options("onnx", options, OPTIONS)
-    providers = merged["providers"]
-    if isinstance(providers, str):
-        providers = [providers]
-    if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
-        raise BackendError(
-            f"backends.options.onnx.providers: expected a list of names, got {providers!r}"
-        )
-    merged["providers"] = providers
-    for key in ("intra_op_threads", "inter_op_threads"):
-        if not isinstance(merged[key], int) or isinstance(merged[key], bool) or merged[key] < 0:
-            raise BackendError(
-                f"backends.options.onnx.{key}: expected an integer >= 0, got {merged[key]!r}"
-            )
-    if merged["optimization"] not in _OPTIMIZATION:
-        raise BackendError(
-            f"backends.options.onnx.optimization: expected one of {', '.join(_OPTIMIZATION)}, "
-            f"got {merged['optimization']!r}"
-        )
-    return merged
+    """``backends.options.onnx`` checked against :data:`OPTIONS`, defaults filled in."""
+    return check_section(OPTIONS_PATH, OPTIONS, options)
 
 
 def select_providers(requested: list[str], available: list[str]) -> list[str]:

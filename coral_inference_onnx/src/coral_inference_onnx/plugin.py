@@ -1,7 +1,13 @@
-"""The plugin module named by the ``coral_inference.runtime.backends`` entry point ``onnx``."""
+"""The plugin module named by the ``coral_inference.backends`` entry point ``onnx``."""
 
 from coral_inference import hookimpl
-from coral_inference_onnx.backend import OnnxBackend
+from coral_inference_onnx.backend import OPTIONS, OPTIONS_PATH, OnnxBackend
+
+
+@hookimpl
+def declare_options(declare):
+    """``backends.options.onnx``: providers, threads, optimisation level."""
+    declare(OPTIONS_PATH, OPTIONS)
 
 
 @hookimpl

@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.runtime.backends import Availability, BackendError, merge_options
+from coral_inference.runtime.backends import Availability, BackendError
+from coral_inference.runtime.config import check_section
+from coral_inference.runtime.options import Option, Section
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,26 +39,23 @@ OPENCV_WHEELS = (
     "opencv-contrib-python",
     "opencv-contrib-python-headless",
 )
-#: ``backends.options.opencv_dnn`` keys and their defaults.
-OPTIONS: dict[str, Any] = {"target": "cpu", "max_shapes": 4}
 #: ``target`` values: OpenCL falls back to the CPU (with a warning from OpenCV) without a GPU.
 TARGETS = ("cpu", "opencl")
+OPTIONS_PATH = "backends.options.opencv_dnn"
+#: ``backends.options.opencv_dnn``, declared through the ``declare_options`` hook: the runtime
+#: checks it when the configuration loads and hands the checked mapping to ``create_session``.
+OPTIONS = Section(
+    "OpenCV DNN example backend",
+    {
+        "target": Option("str", "cpu", "where OpenCV runs the network", choices=TARGETS),
+        "max_shapes": Option("int", 4, "input shapes kept compiled at once", minimum=1),
+    },
+)
 
 
 def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The defaults merged with ``backends.options.opencv_dnn``; bad keys or values raise."""
-    merged = merge_options("opencv_dnn", options, OPTIONS)
-    if merged["target"] not in TARGETS:
-        raise BackendError(
-            f"backends.options.opencv_dnn.target: expected one of {', '.join(TARGETS)}, "
-            f"got {merged['target']!r}"
-        )
-    shapes = merged["max_shapes"]
-    if not isinstance(shapes, int) or isinstance(shapes, bool) or shapes < 1:
-        raise BackendError(
-            f"backends.options.opencv_dnn.max_shapes: expected an integer >= 1, got {shapes!r}"
-        )
-    return merged
+    """``options`` checked against :data:`OPTIONS`, defaults filled in."""
+    return check_section(OPTIONS_PATH, OPTIONS, options)
 
 
 class OpenCVDnnSession:

@@ -1,0 +1,159 @@
+"""The services one runtime owns: result rings, recordings and the metric writer.
+
+:func:`coral_inference.init` creates a :class:`RuntimeServices` for its
+:class:`~coral_inference.runtime.RuntimeContext`; the sink patches hand every pipeline's frames
+to it, and :func:`coral_inference.shutdown` (or the next ``init``) closes it. Two runtimes, or
+two ``init`` calls in a row, never share a ring, a recording list or a metric counter; readers
+(the preview, ``coral run``'s summary, tests) ask the context instead of module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coral_inference.services.ring import FrameRing
+
+if TYPE_CHECKING:
+    from coral_inference.services.metrics.points import MetricPoint
+    from coral_inference.services.metrics.writer import BufferedMetricWriter
+    from coral_inference.services.recording.recorder import RecorderStats
+
+log = logging.getLogger(__name__)
+
+
+class RingRegistry:
+    """One bounded :class:`FrameRing` per pipeline id."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rings: dict[str, FrameRing] = {}
+        self._lock = threading.Lock()
+
+    def create(self, pipeline_id: str) -> FrameRing:
+        """A new, empty ring for ``pipeline_id`` (replacing an earlier pipeline's of that id)."""
+        ring = FrameRing(self.size)
+        with self._lock:
+            self._rings[pipeline_id] = ring
+        return ring
+
+    def get(self, pipeline_id: str) -> FrameRing | None:
+        """The ring of ``pipeline_id``; it stays readable after the pipeline ended."""
+        with self._lock:
+            return self._rings.get(pipeline_id)
+
+    def pipelines(self) -> list[str]:
+        with self._lock:
+            return list(self._rings)
+
+
+class RecordingLog:
+    """The recorders of this runtime's pipelines, by pipeline id, once they closed."""
+
+    def __init__(self) -> None:
+        self._closed: dict[str, list[RecorderStats]] = {}
+        self._lock = threading.Lock()
+
+    def closed(self, pipeline_id: str, stats: RecorderStats) -> None:
+        with self._lock:
+            self._closed.setdefault(pipeline_id, []).append(stats)
+
+    def stats(self, pipeline_id: str | None = None) -> list[RecorderStats]:
+        """Counters of every closed recorder (of one pipeline when given)."""
+        with self._lock:
+            if pipeline_id is not None:
+                return list(self._closed.get(pipeline_id, ()))
+            return [s for stats in self._closed.values() for s in stats]
+
+    def segments(self, pipeline_id: str | None = None) -> list[Path]:
+        """Every closed segment, oldest first per recorder."""
+        return [path for stats in self.stats(pipeline_id) for path in stats.segments]
+
+
+class MetricsService:
+    """This runtime's metric writer (opened on the first point) and per-pipeline counters."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self._writer: BufferedMetricWriter | None = None
+        self._submitted: Counter[str] = Counter()
+        self._summary: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, point: MetricPoint) -> None:
+        with self._lock:
+            if self._summary is not None:
+                raise RuntimeError("the metric service of this runtime is closed")
+            if self._writer is None:
+                from coral_inference.services.metrics.factory import create_store
+
+                self._writer = create_store(self.settings)
+            writer = self._writer
+            self._submitted[point.pipeline_id] += 1
+        writer.submit(point)
+
+    def submitted(self, pipeline_id: str | None = None) -> int:
+        """Points submitted (by one pipeline when given)."""
+        with self._lock:
+            if pipeline_id is not None:
+                return self._submitted[pipeline_id]
+            return sum(self._submitted.values())
+
+    @property
+    def target(self) -> str:
+        if self.settings["store"] == "sqlite":
+            return str(self.settings["path"])
+        return f"{self.settings['url']}/write?db={self.settings['database']}"
+
+    def close(self) -> dict[str, Any]:
+        """Flush and close the writer; return (and keep) the summary of what went where."""
+        with self._lock:
+            if self._summary is not None:
+                return dict(self._summary)
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            stats = writer.stats
+            counts = {
+                "written": stats.written,
+                "dropped": stats.dropped,
+                "rejected": stats.rejected,
+                "pending": stats.pending,
+                "last_error": stats.last_error,
+            }
+        else:
+            counts = {"written": 0, "dropped": 0, "rejected": 0, "pending": 0, "last_error": None}
+        with self._lock:
+            self._summary = {
+                "store": self.settings["store"],
+                "target": self.target,
+                "submitted": sum(self._submitted.values()),
+                "per_pipeline": dict(self._submitted),
+                **counts,
+            }
+            return dict(self._summary)
+
+    def summary(self) -> dict[str, Any] | None:
+        """What :meth:`close` returned (None while open)."""
+        with self._lock:
+            return None if self._summary is None else dict(self._summary)
+
+
+class RuntimeServices:
+    """Everything with state that one runtime's sink patches feed."""
+
+    def __init__(self, config: Any) -> None:
+        self.rings = RingRegistry(config.get("services.buffer.size"))
+        self.recordings = RecordingLog()
+        self.metrics = MetricsService(config.section("services.metrics"))
+
+    def close(self) -> None:
+        """Flush and close what is open; counters stay readable."""
+        try:
+            self.metrics.close()
+        except Exception:  # noqa: BLE001 - closing must not raise out of shutdown
+            log.exception("closing the metric writer failed")
