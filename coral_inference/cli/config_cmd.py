@@ -64,6 +64,15 @@ def show(config_file: str | None, overrides: tuple[str, ...], no_env: bool, as_j
         echo_json({"config": descriptor.to_dict(), "sources": descriptor.sources})
         return
     rows = [
-        [path, repr(descriptor.get(path)), source] for path, source in descriptor.sources.items()
+        [path, _yaml_value(descriptor.get(path)), source]
+        for path, source in descriptor.sources.items()
     ]
     click.echo(table(rows, ["KEY", "VALUE", "SOURCE"]))
+
+
+def _yaml_value(value: object) -> str:
+    """One value as YAML writes it in a config file (``true``, ``null``, ``[a, b]``)."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("\n...").removesuffix(" ...").strip()

@@ -268,12 +268,17 @@ def _replace(section: Section, **keys: Section) -> Section:
     )
 
 
+#: A section of a plugin not asked yet: any keys, any values (checked in the second pass).
+_OPEN = Section("a plugin's section", values=Option("any", None, "a plugin's setting"))
+
 #: The first pass's schema: the core's keys, with the maps plugins extend left open.
 LENIENT = _replace(
     CORE,
+    backends=_replace(
+        _section(CORE, "backends"),
+        options=Section(_section(_section(CORE, "backends"), "options").help, values=_OPEN),
+    ),
     services=Section(
-        _section(CORE, "services").help,
-        _section(CORE, "services").keys,
-        values=Option("any", None, "a plugin's service section"),
+        _section(CORE, "services").help, _section(CORE, "services").keys, values=_OPEN
     ),
 )
