@@ -36,6 +36,25 @@ def coral(tmp_path):
     return run
 
 
+@pytest.fixture
+def python_code(tmp_path):
+    """Run ``python -c CODE`` in a fresh interpreter with a clean CORAL_* env."""
+
+    def run(code: str, timeout: float = 120):
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=timeout,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            check=True,
+        )
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _no_coral_env(monkeypatch):
     for name in list(os.environ):

@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("inference") is not None,
-    reason="inference is installed here; the tox env 'core' runs these without it",
-)
+pytestmark = [
+    pytest.mark.core,
+    pytest.mark.skipif(
+        importlib.util.find_spec("inference") is not None,
+        reason="inference is installed here; the tox env 'core' runs these without it",
+    ),
+]
 
 
 def test_doctor_says_inference_is_missing(coral):

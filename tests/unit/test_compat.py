@@ -3,6 +3,8 @@ from packaging.version import Version
 
 from coral_inference.runtime import compat
 
+pytestmark = pytest.mark.core
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),

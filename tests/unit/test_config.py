@@ -4,6 +4,8 @@ import pytest
 
 from coral_inference.runtime.config import ConfigError, load_config, reference_rows, render_template
 
+pytestmark = pytest.mark.core
+
 
 def write(tmp_path, name, text):
     path = tmp_path / name
@@ -122,6 +124,8 @@ def test_env_and_set_errors_name_their_source():
 
 
 def test_models_is_an_open_map_and_plugin_sections_are_typed():
+    pytest.importorskip("coral_inference_onnx", reason="declares backends.options.onnx")
+    pytest.importorskip("coral_example_patch_frame_stamp", reason="the frame_stamp patch")
     config = load_config(
         env={},
         data={

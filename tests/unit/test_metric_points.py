@@ -15,6 +15,8 @@ from coral_inference.services.metrics.points import (
     escape_string_field,
 )
 
+pytestmark = pytest.mark.core
+
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 T0_NS = 1714979289123456000
 

@@ -14,6 +14,8 @@ from coral_inference.services.metrics.points import MetricPoint
 from coral_inference.services.metrics.stores import StoreRejected, StoreUnavailable
 from coral_inference.services.metrics.writer import BufferedMetricWriter
 
+pytestmark = pytest.mark.core
+
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)
 WRITER_LOG = "coral_inference.services.metrics.writer"
 

@@ -14,6 +14,8 @@ from coral_inference.models import (
 )
 from coral_inference.models.decoders import DecoderClash, DecoderRegistry, using
 
+pytestmark = pytest.mark.core
+
 CLASSES = ["person", "car", "dog"]
 INPUT = (640, 480)
 # Known objects: cx, cy, w, h (model pixels), class, score.

@@ -15,6 +15,8 @@ from coral_inference.models import (
 )
 from coral_inference.models.decoders import DecoderRegistry, decode_yolov8, using
 
+pytestmark = pytest.mark.core
+
 VALID = {
     "name": "yolo-test",
     "task": "object-detection",

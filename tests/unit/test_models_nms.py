@@ -7,6 +7,8 @@ import pytest
 
 from coral_inference.models.nms import box_iou, nms
 
+pytestmark = pytest.mark.core
+
 
 def iou_reference(a, b) -> float:
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

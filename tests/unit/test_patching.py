@@ -5,6 +5,8 @@ import pytest
 from coral_inference.runtime import compat, patching
 from coral_inference.runtime.config import load_config
 
+pytestmark = pytest.mark.core
+
 target = types.SimpleNamespace(value="original")
 
 

@@ -1,4 +1,8 @@
+import pytest
+
 from coral_inference.runtime.platform_probe import detect_platform
+
+pytestmark = pytest.mark.core
 
 
 def test_detect_platform(tmp_path):

@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from coral_inference.services.annotation import class_color, draw_detections
-from coral_inference.services.recording.recorder import SegmentedRecorder
-from coral_inference.services.recording.retention import RetentionPolicy
-from coral_inference.services.recording.segment_names import (
+cv2 = pytest.importorskip("cv2")
+
+from coral_inference.services.annotation import class_color, draw_detections  # noqa: E402
+from coral_inference.services.recording.recorder import SegmentedRecorder  # noqa: E402
+from coral_inference.services.recording.retention import RetentionPolicy  # noqa: E402
+from coral_inference.services.recording.segment_names import (  # noqa: E402
     is_closed_segment,
     partial_path,
     segment_filename,
 )
-from coral_inference.services.recording.video_writers import h264_available
+from coral_inference.services.recording.video_writers import h264_available  # noqa: E402
 
 CODECS = [
     pytest.param(

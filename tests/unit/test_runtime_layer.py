@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
 
 import coral_inference
 from coral_inference.runtime.config import ConfigError, load_config
@@ -34,7 +31,7 @@ def test_misspelt_patch_name_is_an_error_with_did_you_mean(coral, tmp_path):
         assert "Traceback" not in result.stderr
 
 
-def test_patch_names_come_from_metadata_without_importing_inference(coral, tmp_path):
+def test_patch_names_come_from_metadata_without_importing_inference(python_code):
     code = textwrap.dedent(
         """
         import sys
@@ -46,9 +43,7 @@ def test_patch_names_come_from_metadata_without_importing_inference(coral, tmp_p
         print("inference" in sys.modules)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), check=True
-    )
+    result = python_code(code)
     assert "did you mean 'frame_stamp'?" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "False"
 
@@ -155,7 +150,9 @@ def test_tryfirst_and_trylast_order_the_calls(tmp_path, monkeypatch):
     }
     manager = PluginManager()
     for name, body in bodies.items():
-        header = "from coral_inference import hookimpl\nfrom builtins import coral_test_calls as calls\n"
+        header = (
+            "from coral_inference import hookimpl\nfrom builtins import coral_test_calls as calls\n"
+        )
         manager.register_path(_plugin_module(tmp_path, monkeypatch, name, header + body))
     manager.runtime_started(None)  # type: ignore[arg-type]
     assert calls == ["first", "plain", "last"]
