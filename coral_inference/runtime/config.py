@@ -88,7 +88,8 @@ class RuntimeDescriptor:
         return dict(value) if isinstance(value, dict) else {}
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._data))
+        copied: dict[str, Any] = json.loads(json.dumps(self._data))
+        return copied
 
     def __repr__(self) -> str:
         return f"RuntimeDescriptor({self._data!r})"
@@ -287,7 +288,7 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, i
     return data, _yaml_lines(node) if node is not None else {}
 
 
-def _env_path(name: str) -> str | None:
+def _env_path(name: str) -> str:
     if name in ENV_ALIASES:
         return ENV_ALIASES[name]
     if name.startswith("CORAL_ENABLE_"):

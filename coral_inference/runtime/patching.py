@@ -16,6 +16,7 @@ A patch plugin declares a :class:`Patch` and returns ``context.apply(patch)`` fr
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, MutableMapping
@@ -223,9 +224,13 @@ class PatchContext:
                 log.warning("patch %s failed: %s", patch.name, exc)
                 return record
             record.status, record.reason = APPLIED, check.reason
-            record.revert = lambda: revert(patch.name)
+            record.revert = functools.partial(_revert_quietly, patch.name)
             _applied[patch.name] = (record, patcher, patch, patch.settings(self))
             return record
+
+
+def _revert_quietly(name: str) -> None:
+    revert(name)
 
 
 def revert(name: str) -> bool:

@@ -206,7 +206,7 @@ def compose(plugins: PluginOptions | None) -> Section:
     if plugins is None:
         return LENIENT
     declared = dict(plugins.declared)
-    patches = {}
+    patches: dict[str, Node] = {}
     for name in sorted(set(plugins.patch_names) | set(BUILTIN_PATCHES)):
         own = declared.pop(f"patches.{name}", None)
         patches[name] = Section(
