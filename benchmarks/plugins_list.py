@@ -44,14 +44,24 @@ def make_plugins(root: Path, count: int) -> None:
         (info / "RECORD").write_text("")
 
 
-def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm the file cache
-    samples = []
+def seconds(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def interleaved_medians(
+    commands: dict[str, list[str]], env: dict[str, str], runs: int
+) -> dict[str, float]:
+    """Median wall time of each command over ``runs`` rounds; each round runs every command
+    once, in turn, so load that comes and goes hits them alike."""
+    for cmd in commands.values():
+        subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm caches, .pyc files
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for name, cmd in commands.items():
+            samples[name].append(seconds(cmd, env))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> int:
@@ -77,15 +87,20 @@ def main() -> int:
         )
         bench = [r for r in listed if r["name"].startswith("bench_")]
         assert len(bench) == args.plugins and all(r["status"] == "loaded" for r in bench), bench
-        baseline = median_seconds(
-            [sys.executable, "-c", "import importlib.metadata"], env, args.runs
+        medians = interleaved_medians(
+            {
+                "baseline": [sys.executable, "-c", "import importlib.metadata"],
+                "floor": [sys.executable, "-c", FLOOR],
+                "ours": [coral, "plugins", "list", "--json"],
+            },
+            env,
+            args.runs,
         )
-        floor = median_seconds([sys.executable, "-c", FLOOR], env, args.runs)
-        ours = median_seconds([coral, "plugins", "list", "--json"], env, args.runs)
+        baseline, floor, ours = medians["baseline"], medians["floor"], medians["ours"]
     ratio = ours / baseline
     print(f"plugins discovered: {len(listed)} ({args.plugins} benchmark plugins)")
     print(
-        f"baseline  python -c 'import importlib.metadata': {baseline * 1000:7.1f} ms (median of {args.runs})"
+        f"baseline  python -c 'import importlib.metadata': {baseline * 1000:7.1f} ms (median of {args.runs} interleaved rounds)"
     )
     print(
         f"coral plugins list --json:                       {ours * 1000:7.1f} ms (median of {args.runs})"

@@ -1,19 +1,29 @@
 """The ``coral`` command line (also installed as ``coral-runtime``).
 
-Built-in commands import what they need inside their bodies; plugin commands
-(``register_commands``) are loaded only when a command that is not built in, or ``--help``, is
-asked for, so ``coral plugins list`` stays a metadata read.
+Each built-in command's module is imported only when that command runs (click's lazily loaded
+subcommands), and plugin commands (``register_commands``) only when a command that is not built
+in, or ``--help``, is asked for, so ``coral plugins list`` stays a metadata read.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from coral_inference.cli import config_cmd, models_cmd, plugins_cmd, run_cmd, runtime_cmd
+#: Built-in commands: name -> "module:attribute" of the click command.
+BUILTIN_COMMANDS = {
+    "plugins": "coral_inference.cli.plugins_cmd:plugins",
+    "config": "coral_inference.cli.config_cmd:config",
+    "init": "coral_inference.cli.runtime_cmd:init_command",
+    "doctor": "coral_inference.cli.runtime_cmd:doctor",
+    "models": "coral_inference.cli.models_cmd:models",
+    "run": "coral_inference.cli.run_cmd:run",
+}
 
 
 class CoralGroup(click.Group):
-    """A click group that adds plugin commands lazily."""
+    """A click group whose built-in commands load on use and plugin commands on demand."""
 
     _plugins_loaded = False
 
@@ -26,6 +36,9 @@ class CoralGroup(click.Group):
         plugin_manager_from_env().register_commands(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in BUILTIN_COMMANDS and cmd_name not in self.commands:
+            module, _, attribute = BUILTIN_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         command = super().get_command(ctx, cmd_name)
         if command is None:
             self._load_plugin_commands()
@@ -34,7 +47,7 @@ class CoralGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
-        return super().list_commands(ctx)
+        return sorted(set(BUILTIN_COMMANDS) | set(super().list_commands(ctx)))
 
 
 @click.group(cls=CoralGroup)
@@ -46,14 +59,6 @@ def cli(verbose: int) -> None:
 
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-cli.add_command(plugins_cmd.plugins)
-cli.add_command(config_cmd.config)
-cli.add_command(runtime_cmd.init_command)
-cli.add_command(runtime_cmd.doctor)
-cli.add_command(models_cmd.models)
-cli.add_command(run_cmd.run)
 
 
 def main() -> None:

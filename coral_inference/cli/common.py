@@ -40,11 +40,15 @@ def config_options(func: F) -> F:
 
 
 def load_descriptor(
-    config_file: str | None, overrides: tuple[str, ...], no_env: bool
+    config_file: str | None, overrides: tuple[str, ...], no_env: bool, *, plugins: bool = True
 ) -> RuntimeDescriptor:
+    """The merged configuration; ``plugins=False`` checks only the core's keys (for commands
+    that only need ``plugins.*``, such as ``coral plugins list``)."""
     from coral_inference.runtime.config import load_config
 
-    return load_config(config_file, overrides=overrides, env={} if no_env else None)
+    return load_config(
+        config_file, overrides=overrides, env={} if no_env else None, plugins=plugins
+    )
 
 
 def friendly_errors(func: F) -> F:
@@ -82,7 +86,7 @@ def plugin_manager_from_env() -> PluginManager:
     from coral_inference.runtime.plugins import PluginFilter, PluginManager
 
     try:
-        plugin_filter = PluginFilter.from_config(load_config())
+        plugin_filter = PluginFilter.from_config(load_config(plugins=False))
     except ConfigError:
         plugin_filter = PluginFilter()
     manager = PluginManager(plugin_filter)

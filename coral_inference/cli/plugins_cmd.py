@@ -32,7 +32,7 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
     """
     from coral_inference.runtime.plugins import GROUPS, PluginFilter, PluginManager
 
-    descriptor = load_descriptor(config_file, overrides, no_env)
+    descriptor = load_descriptor(config_file, overrides, no_env, plugins=False)
     manager = PluginManager(PluginFilter.from_config(descriptor))
     records = sorted(
         manager.discover([group] if group else list(GROUPS)), key=lambda r: (r.group, r.name)

@@ -124,16 +124,40 @@ def _entry_points(groups: Iterable[str]) -> Iterator[tuple[str, metadata.EntryPo
             yield group, ep
 
 
-def _gate(
-    record: PluginRecord, requires: list[str] | None, inference: compat.InstalledInference
-) -> str | None:
+@dataclass(frozen=True)
+class _Installed:
+    """The versions gating compares against, read once per discovery."""
+
+    core: str | None
+    inference: compat.InstalledInference
+
+
+@dataclass(frozen=True)
+class _DistInfo:
+    """What discovery needs of a distribution's METADATA, parsed once (importlib.metadata
+    parses the file again on every ``.metadata`` / ``.version`` / ``.requires``)."""
+
+    name: str | None
+    version: str | None
+    requires: list[str] | None
+
+
+def _dist_info(dist: metadata.Distribution | None) -> _DistInfo:
+    if dist is None:
+        return _DistInfo(None, None, None)
+    meta = dist.metadata
+    return _DistInfo(meta["Name"], meta["Version"], meta.get_all("Requires-Dist"))
+
+
+def _gate(record: PluginRecord, requires: list[str] | None, installed: _Installed) -> str | None:
     """Return why the plugin's declared requirements rule it out here, or None."""
+    inference = installed.inference
     for requirement in compat.gated_requirements(requires):
         record.requires.append(str(requirement))
         target = compat.requirement_targets(requirement)
         if target == compat.CORE_DISTRIBUTION:
             check = compat.check_range(
-                compat.core_version(), str(requirement.specifier), what="coral-inference"
+                installed.core, str(requirement.specifier), what="coral-inference"
             )
         else:
             check = compat.check_range(
@@ -168,15 +192,19 @@ class PluginManager:
 
     def discover(self, groups: Iterable[str] = GROUPS, *, load: bool = True) -> list[PluginRecord]:
         """Walk the entry points once; gate and (with ``load``) import and register each."""
-        inference = compat.installed_inference()
+        installed = _Installed(compat.core_version(), compat.installed_inference())
+        dists: dict[int, _DistInfo] = {}
         for group, ep in _entry_points(groups):
-            dist = ep.dist
+            # Entry points of one distribution share its Distribution object.
+            info = dists.get(id(ep.dist))
+            if info is None:
+                info = dists[id(ep.dist)] = _dist_info(ep.dist)
             record = PluginRecord(
                 name=ep.name,
                 group=group,
                 entry_point=ep.value,
-                distribution=dist.metadata["Name"] if dist is not None else None,
-                version=dist.version if dist is not None else None,
+                distribution=info.name,
+                version=info.version,
             )
             if ep.name in self.records:
                 other = self.records[ep.name]
@@ -192,7 +220,7 @@ class PluginManager:
             if skip:
                 record.status, record.reason = DISABLED, skip
                 continue
-            blocked = _gate(record, dist.requires if dist is not None else None, inference)
+            blocked = _gate(record, info.requires, installed)
             if blocked:
                 record.status, record.reason = INCOMPATIBLE, blocked
                 continue
