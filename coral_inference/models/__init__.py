@@ -12,8 +12,7 @@ the light modules (``errors``) stay light for the CLI's metadata-only commands.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from coral_inference.lazy import submodule_attributes
 
 _SUBMODULE = {
     "DecodeContext": "decoders",
@@ -49,11 +48,4 @@ _SUBMODULE = {
     "write_package": "package",
 }
 __all__ = sorted(_SUBMODULE)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _SUBMODULE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = submodule_attributes(__name__, _SUBMODULE)

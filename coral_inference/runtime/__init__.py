@@ -12,8 +12,9 @@ metadata-only commands (``coral plugins list``) never pay for the whole runtime.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from coral_inference.lazy import submodule_attributes
 
 if TYPE_CHECKING:
     from coral_inference.runtime.context import RuntimeContext
@@ -30,11 +31,4 @@ _LAZY = {
     "JETSON_RELEASE": "platform_probe",
 }
 __all__ = ["RuntimeContext", "current", "detect_platform", "init", "shutdown"]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = submodule_attributes(__name__, _LAZY)

@@ -21,10 +21,10 @@ import logging
 import threading
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime import compat
+from coral_inference.runtime.enums import TextEnum
 
 if TYPE_CHECKING:
     from coral_inference.runtime.config import RuntimeDescriptor
@@ -33,16 +33,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class PatchStatus(str, Enum):
+class PatchStatus(TextEnum):
     """What became of a patch at ``init``."""
 
     APPLIED = "applied"
     SKIPPED = "skipped"
     DISABLED = "disabled"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 APPLIED, SKIPPED, DISABLED, FAILED = PatchStatus

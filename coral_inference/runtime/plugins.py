@@ -20,13 +20,13 @@ import importlib.metadata as metadata
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from coral_inference.runtime import compat, hookspecs
 from coral_inference.runtime.backends import BackendAdapter
+from coral_inference.runtime.enums import TextEnum
 from coral_inference.runtime.options import Section
 from coral_inference.runtime.patching import PatchContext, PatchRecord
 from coral_inference.runtime.schema import PluginOptions, declarable
@@ -47,7 +47,7 @@ GROUPS: dict[str, str] = {
 }
 
 
-class PluginStatus(str, Enum):
+class PluginStatus(TextEnum):
     """Why a plugin is on, off or broken (the ``STATUS`` column of ``coral plugins list``)."""
 
     LOADED = "loaded"
@@ -55,9 +55,6 @@ class PluginStatus(str, Enum):
     INCOMPATIBLE = "incompatible"
     FAILED = "failed"
     INVALID = "invalid"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 LOADED, DISABLED, INCOMPATIBLE, FAILED, INVALID = PluginStatus
