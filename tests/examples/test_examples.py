@@ -20,8 +20,8 @@ import coral_inference
 from coral_inference.models.inference_models import open_model
 from coral_inference.models.nms import box_iou
 from coral_inference.models.sample import ASTRONAUT_FACE_XYXY
-from coral_inference.runtime.backends import BackendError
 from coral_inference.runtime.compat import import_object
+from coral_inference.runtime.config import ConfigError, load_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ EXAMPLES = {
         "coral-example-backend-opencv",
         "backend_opencv",
         "backends",
-        ["register_backend"],
+        ["declare_options", "register_backend"],
     ),
     "detection_count": (
         "coral-example-workflow-block",
@@ -151,17 +151,20 @@ def test_opencv_backend_detects_the_astronaut_like_onnxruntime(sample_package, a
     assert box_iou(found.xyxy, truth)[0, 0] >= 0.7
 
 
-def test_opencv_backend_rejects_unknown_options(sample_package):
+def test_opencv_backend_options_are_typed_at_load(sample_package):
     require("opencv_dnn")
-    context = coral_inference.init(
-        {
-            "platform": "cpu",
-            "plugins": {"only": ["opencv_dnn"]},
-            "backends": {"options": {"opencv_dnn": {"threads": 2}}},
-        }
-    )
-    with pytest.raises(BackendError, match="unknown option.*threads.*known: target, max_shapes"):
-        open_model(sample_package, context, backend="opencv_dnn")
+    with pytest.raises(ConfigError, match=r"backends.options.opencv_dnn.threads: unknown key"):
+        coral_inference.init(
+            {
+                "platform": "cpu",
+                "plugins": {"only": ["opencv_dnn"]},
+                "backends": {"options": {"opencv_dnn": {"threads": 2}}},
+            }
+        )
+    with pytest.raises(ConfigError, match=r"opencv_dnn.target: expected one of cpu, opencl"):
+        load_config(env={}, overrides=["backends.options.opencv_dnn.target=cuda"])
+    checked = load_config(env={}, overrides=["backends.options.opencv_dnn.max_shapes=2"])
+    assert checked.get("backends.options.opencv_dnn") == {"target": "cpu", "max_shapes": 2}
 
 
 # -- workflow block ----------------------------------------------------------------------------
