@@ -19,6 +19,7 @@ BUILTIN_COMMANDS = {
     "doctor": "coral_inference.cli.runtime_cmd:doctor",
     "models": "coral_inference.cli.models_cmd:models",
     "run": "coral_inference.cli.run_cmd:run",
+    "serve": "coral_inference.cli.serve_cmd:serve",
 }
 
 

@@ -143,13 +143,21 @@ def stop_processes(processes: list[Any], grace: float, *, terminate: bool = True
         process.join(KILL_WAIT_SECONDS)
 
 
+#: An extra key of an INIT/WEBRTC command naming the pipelines it builds (``coral serve``
+#: keeps its pipelines' names stable across restarts); inference's payload models ignore it.
+NAME_KEY = "coral_pipeline_id"
+
+
 def named_after_managed_pipeline(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an ``InferencePipelineManager`` method so the pipelines it builds take the managed
-    pipeline's id as their name."""
+    """Wrap an ``InferencePipelineManager`` method so the pipelines it builds take the
+    command's ``coral_pipeline_id``, else the managed pipeline's id, as their name."""
 
     @functools.wraps(original)
     def build(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with pipeline_name(self._pipeline_id):
+        payload = kwargs.get("payload")
+        given = payload.get(NAME_KEY) if isinstance(payload, dict) else None
+        name = given if isinstance(given, str) and given else self._pipeline_id
+        with pipeline_name(name):
             return original(self, *args, **kwargs)
 
     return build

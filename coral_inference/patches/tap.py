@@ -127,13 +127,27 @@ def _guarded(name: str, call: Callable[..., None], *args: Any) -> None:
             log.exception("%s sink failed (further failures are not logged)", name)
 
 
+def as_serialised(predictions: Any) -> Any:
+    """A workflow's ``{"predictions": sv.Detections, ...}`` output (what stream-manager
+    pipelines produce) in the serialised shape of a model response, which the sinks read;
+    anything else unchanged."""
+    if not isinstance(predictions, dict):
+        return predictions
+    detections = predictions.get("predictions")
+    if detections is None or isinstance(detections, list) or not hasattr(detections, "xyxy"):
+        return predictions
+    from inference.core.workflows.core_steps.common.serializers import serialise_sv_detections
+
+    return {**predictions, **serialise_sv_detections(detections)}
+
+
 def _pairs(predictions: Any, frames: Any) -> Iterator[tuple[Any, Any]]:
     if isinstance(frames, list):
         for prediction, frame in zip(predictions, frames, strict=False):
             if frame is not None:
-                yield prediction, frame
+                yield as_serialised(prediction), frame
     elif frames is not None:
-        yield predictions, frames
+        yield as_serialised(predictions), frames
 
 
 def tap_pipelines(

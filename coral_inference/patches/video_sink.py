@@ -62,7 +62,7 @@ class _PipelineRecorder:
 
         fps = getattr(frame, "fps", None) or DEFAULT_FPS
         directory = self.root / self.pipeline_id / str(frame.source_id)
-        return SegmentedRecorder(
+        recorder = SegmentedRecorder(
             directory,
             fps=float(fps),
             segment_seconds=self.settings["segment_seconds"],
@@ -70,11 +70,13 @@ class _PipelineRecorder:
             codec=self.settings["codec"],
             retention=self.retention,
         )
+        self.log_to.opened(self.pipeline_id, recorder)
+        return recorder
 
     def close(self) -> None:
         for recorder in self.recorders.values():
             recorder.close()
-            self.log_to.closed(self.pipeline_id, recorder.stats)
+            self.log_to.closed(self.pipeline_id, recorder.stats, recorder)
         self.recorders.clear()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from coral_inference.app.serve.settings import SERVE_SECTION
 from coral_inference.runtime.options import Node, Option, Section
 
 BUILTIN_PATCHES: tuple[str, ...] = (
@@ -148,6 +149,7 @@ CORE = Section(
                     "WebRTC preview",
                     {"ice_servers": Option("list[str]", [], "STUN/TURN URLs")},
                 ),
+                "serve": SERVE_SECTION,
                 "stream_manager": Section(
                     "stream manager hardening (stream_manager)",
                     {

@@ -10,6 +10,8 @@ two ``init`` calls in a row, never share a ring, a recording list or a metric co
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -56,11 +58,33 @@ class RecordingLog:
 
     def __init__(self) -> None:
         self._closed: dict[str, list[RecorderStats]] = {}
+        self._open: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
-    def closed(self, pipeline_id: str, stats: RecorderStats) -> None:
+    def opened(self, pipeline_id: str, recorder: Any) -> None:
+        """A recorder of ``pipeline_id`` started (its counters count in :meth:`live`)."""
+        with self._lock:
+            self._open.setdefault(pipeline_id, []).append(recorder)
+
+    def closed(self, pipeline_id: str, stats: RecorderStats, recorder: Any = None) -> None:
         with self._lock:
             self._closed.setdefault(pipeline_id, []).append(stats)
+            live = self._open.get(pipeline_id, [])
+            if recorder in live:
+                live.remove(recorder)
+
+    def live(self, pipeline_id: str) -> dict[str, int]:
+        """Frames written / dropped / failed and closed segments of the pipeline's recorders,
+        open and closed, in this process."""
+        with self._lock:
+            stats = [r.stats for r in self._open.get(pipeline_id, [])]
+            stats += self._closed.get(pipeline_id, [])
+        return {
+            "frames_written": sum(s.frames_written for s in stats),
+            "dropped": sum(s.dropped for s in stats),
+            "failed": sum(s.failed for s in stats),
+            "segments": sum(len(s.segments) for s in stats),
+        }
 
     def stats(self, pipeline_id: str | None = None) -> list[RecorderStats]:
         """Counters of every closed recorder (of one pipeline when given)."""
@@ -75,11 +99,18 @@ class RecordingLog:
 
 
 class MetricsService:
-    """This runtime's metric writer (opened on the first point) and per-pipeline counters."""
+    """This runtime's metric writer (opened on the first point) and per-pipeline counters.
+
+    The writer belongs to the process that opened it: a process forked from this one
+    (inference's stream manager forks one per pipeline) opens its own on its first point, since
+    a writer's thread does not survive a fork, and closes it when it exits
+    (``multiprocessing``'s finalisers, which forked pipeline processes run).
+    """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self._writer: BufferedMetricWriter | None = None
+        self._pid = os.getpid()
         self._submitted: Counter[str] = Counter()
         self._summary: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -88,13 +119,36 @@ class MetricsService:
         with self._lock:
             if self._summary is not None:
                 raise RuntimeError("the metric service of this runtime is closed")
+            if self._pid != os.getpid():  # forked: the parent's writer is not ours
+                self._writer, self._pid = None, os.getpid()
+                self._submitted.clear()
             if self._writer is None:
                 from coral_inference.services.metrics.factory import create_store
 
                 self._writer = create_store(self.settings)
+                if multiprocessing.parent_process() is not None:
+                    from multiprocessing import util
+
+                    util.Finalize(self, self._writer.close, exitpriority=10)
             writer = self._writer
             self._submitted[point.pipeline_id] += 1
         writer.submit(point)
+
+    def writer_stats(self) -> dict[str, Any]:
+        """This process's writer counters (empty before its first point)."""
+        with self._lock:
+            writer = self._writer if self._pid == os.getpid() else None
+        if writer is None:
+            return {}
+        stats = writer.stats
+        return {
+            "written": stats.written,
+            "dropped": stats.dropped,
+            "rejected": stats.rejected,
+            "pending": stats.pending,
+            "failures": stats.failures,
+            "last_error": stats.last_error,
+        }
 
     def submitted(self, pipeline_id: str | None = None) -> int:
         """Points submitted (by one pipeline when given)."""

@@ -1,0 +1,227 @@
+"""``/coral/metrics/{id}`` (series for charts) and ``/metrics`` (Prometheus text exposition).
+
+Series are read back from the configured store: the SQLite ``frames`` table, or InfluxDB with an
+InfluxQL query on ``/query``. The exposition is built from the counters every pipeline process
+publishes in its relay slot plus the runtime's plugin and patch records; it follows the text
+format 0.0.4 (``# HELP``/``# TYPE`` once per family, escaped label values).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from coral_inference.app.serve.settings import ServeError
+
+MAX_POINTS = 5000
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO 8601 (``Z`` allowed) or seconds since the epoch; ServeError otherwise."""
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), timezone.utc)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ServeError(f"{value!r} is not a time (ISO 8601 or epoch seconds)") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+class SeriesReader:
+    """Reads one pipeline's points back from ``services.metrics``'s store."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def series(
+        self, pipeline_id: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        if self.settings.get("store") == "influxdb":
+            return self._influx(pipeline_id, since, until)
+        return self._sqlite(pipeline_id, since, until)
+
+    def _sqlite(
+        self, pipeline_id: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        path = Path(self.settings["path"])
+        if not path.is_file():
+            return []
+        query = "SELECT timestamp_ns, frame_id, fps, latency_ms, detections FROM frames"
+        query += " WHERE pipeline_id = ?"
+        args: list[Any] = [pipeline_id]
+        if since is not None:
+            query += " AND timestamp_ns >= ?"
+            args.append(int(since.timestamp() * 1e9))
+        if until is not None:
+            query += " AND timestamp_ns <= ?"
+            args.append(int(until.timestamp() * 1e9))
+        query += " ORDER BY timestamp_ns DESC LIMIT ?"
+        args.append(MAX_POINTS)
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = connection.execute(query, args).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []
+            raise ServeError(f"metrics store {path}: {error}") from None
+        finally:
+            connection.close()
+        return [
+            {
+                "time": _iso(datetime.fromtimestamp(ns / 1e9, timezone.utc)),
+                "frame_id": frame_id,
+                "fps": fps,
+                "latency_ms": latency,
+                "detections": detections,
+            }
+            for ns, frame_id, fps, latency, detections in reversed(rows)
+        ]
+
+    def _influx(
+        self, pipeline_id: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT
+
+        escaped = pipeline_id.replace("\\", "\\\\").replace("'", "\\'")
+        where = [f"\"pipeline_id\" = '{escaped}'"]
+        if since is not None:
+            where.append(f"time >= {int(since.timestamp() * 1e9)}")
+        if until is not None:
+            where.append(f"time <= {int(until.timestamp() * 1e9)}")
+        statement = (
+            f'SELECT "frame_id", "fps", "latency_ms", "detections" FROM "{DEFAULT_MEASUREMENT}"'
+            f" WHERE {' AND '.join(where)} ORDER BY time DESC LIMIT {MAX_POINTS}"
+        )
+        query = urllib.parse.urlencode(
+            {"db": self.settings["database"], "q": statement, "epoch": "ns"}
+        )
+        request = urllib.request.Request(f"{str(self.settings['url']).rstrip('/')}/query?{query}")
+        if self.settings.get("token"):
+            request.add_header("Authorization", f"Token {self.settings['token']}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                body = json.load(response)
+        except OSError as error:
+            raise ServeError(f"metrics store {self.settings['url']}: {error}") from None
+        points = []
+        for result in body.get("results", []):
+            for serie in result.get("series", []) or []:
+                columns = serie["columns"]
+                for values in serie["values"]:
+                    row = dict(zip(columns, values, strict=False))
+                    row["time"] = _iso(datetime.fromtimestamp(row["time"] / 1e9, timezone.utc))
+                    points.append(row)
+        points.sort(key=lambda p: p["time"])
+        return points
+
+
+def _iso(stamp: datetime) -> str:
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Exposition:
+    """Prometheus text format, one metric family at a time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], Any]]
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        suffix = "_total" if kind == "counter" else ""
+        for labels, value in samples:
+            if value is None:
+                continue
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            self.lines.append(f"{name}{suffix}{{{text}}} {float(value)!r}")
+
+    def render(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers: int) -> str:
+    """The ``/metrics`` document for the listed pipelines and the runtime's records."""
+    out = Exposition()
+
+    def per_pipeline(get: Any) -> list[tuple[dict[str, Any], Any]]:
+        return [({"pipeline_id": p["pipeline_id"], "name": p["name"]}, get(p)) for p in pipelines]
+
+    out.family(
+        "coral_pipeline_up",
+        "gauge",
+        "1 while the pipeline runs",
+        per_pipeline(lambda p: 1 if p["status"] == "running" else 0),
+    )
+    out.family(
+        "coral_pipeline_frames", "counter", "frames processed", per_pipeline(lambda p: p["frames"])
+    )
+    out.family(
+        "coral_pipeline_fps",
+        "gauge",
+        "frames per second (last 100 frames)",
+        per_pipeline(lambda p: p["fps"]),
+    )
+    out.family(
+        "coral_pipeline_detections",
+        "counter",
+        "objects detected",
+        per_pipeline(lambda p: p["detections"]),
+    )
+    quantiles = [
+        ({"pipeline_id": p["pipeline_id"], "name": p["name"], "quantile": q}, p["latency_ms"][key])
+        for p in pipelines
+        for q, key in (("0.5", "p50"), ("0.95", "p95"))
+    ]
+    out.family(
+        "coral_pipeline_latency_milliseconds",
+        "summary",
+        "capture-to-result latency over the last 100 frames",
+        quantiles,
+    )
+    for key, name, help_text in (
+        ("frames_written", "coral_recorder_frames_written", "frames written to recordings"),
+        ("dropped", "coral_recorder_frames_dropped", "frames the recorder dropped (behind)"),
+        ("failed", "coral_recorder_frames_failed", "frames lost to disk errors"),
+    ):
+        out.family(name, "counter", help_text, per_pipeline(lambda p, k=key: p["recording"].get(k)))
+    for key, name, help_text in (
+        ("written", "coral_metric_points_written", "metric points the store accepted"),
+        ("dropped", "coral_metric_points_dropped", "metric points dropped (buffer full)"),
+        ("rejected", "coral_metric_points_rejected", "metric points the store refused"),
+        ("failures", "coral_metric_write_failures", "failed metric write attempts"),
+    ):
+        out.family(name, "counter", help_text, per_pipeline(lambda p, k=key: p["metrics"].get(k)))
+    out.family("coral_preview_viewers", "gauge", "open preview connections", [({}, viewers)])
+    out.family(
+        "coral_plugin_status",
+        "gauge",
+        "1 per discovered plugin, labelled with its status",
+        [
+            ({"plugin": r["name"], "group": r.get("group", ""), "status": r["status"]}, 1)
+            for r in runtime.get("plugins", [])
+        ],
+    )
+    out.family(
+        "coral_patch_status",
+        "gauge",
+        "1 per patch, labelled with its status",
+        [({"patch": name, "status": r["status"]}, 1) for name, r in runtime["patches"].items()],
+    )
+    return out.render()

@@ -1,0 +1,233 @@
+"""``POST /inference_pipelines/{id}/offer``: live WebRTC preview of any pipeline.
+
+Every peer connection runs on the HTTP server's own asyncio loop (no thread or loop per offer).
+One :class:`PipelineFeed` task per watched pipeline polls its relay slot, draws the boxes once
+per new frame and hands the image to each viewer's bounded queue; a full queue drops that
+viewer's oldest frame, so a viewer that stops reading only loses its own frames and never
+slows the pipeline (which never waits on the slot) or the other viewers. The feed task ends with
+its last viewer. Peers close when the viewer leaves, the pipeline is deleted, or the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from coral_inference.app.preview import ice_server
+from coral_inference.app.preview_track import placeholder
+from coral_inference.app.serve.relay import SlotReader
+from coral_inference.app.serve.settings import ServeError
+from coral_inference.services.annotation import draw_detections
+
+log = logging.getLogger(__name__)
+
+CLOCK_RATE = 90_000
+TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
+POLL_SECONDS = 0.01
+IDLE_SECONDS = 0.5
+CLOSE_TIMEOUT = 5.0
+
+
+class OfferError(ServeError):
+    """The offer cannot be answered (malformed SDP, no video, too many viewers)."""
+
+
+class _Boxes:
+    """Relayed boxes (centre x/y, width, height) in the shape ``draw_detections`` reads."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        from coral_inference.patches.tap import PredictionBoxes
+
+        boxes = PredictionBoxes({"predictions": rows})
+        self.xyxy, self.confidence = boxes.xyxy, boxes.confidence
+        self.class_id, self.class_name = boxes.class_id, boxes.class_name
+
+    def __len__(self) -> int:
+        return len(self.confidence)
+
+
+def annotate(image: np.ndarray, rows: list[dict[str, Any]]) -> np.ndarray:
+    if image.ndim == 2:
+        import cv2
+
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return draw_detections(image, _Boxes(rows)) if rows else image
+
+
+class ViewerTrack(MediaStreamTrack):
+    """One viewer's video: the images its queue receives, the last one repeated while idle."""
+
+    kind = "video"
+
+    def __init__(self, pipeline_id: str, queue_size: int) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[np.ndarray] = asyncio.Queue(queue_size)
+        self.dropped = 0
+        self.sent = 0
+        self._image = placeholder(f"waiting for pipeline {pipeline_id}")
+        self._start: float | None = None
+        self._pts = -1
+
+    def offer(self, image: np.ndarray) -> None:
+        """Queue ``image``, dropping this viewer's oldest one when its queue is full."""
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+                self.dropped += 1
+        self.queue.put_nowait(image)
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        with contextlib.suppress(asyncio.TimeoutError):
+            self._image = await asyncio.wait_for(self.queue.get(), IDLE_SECONDS)
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = av.VideoFrame.from_ndarray(self._image, format="bgr24")
+        now = time.monotonic()
+        self._start = now if self._start is None else self._start
+        self._pts = max(self._pts + 1, int((now - self._start) * CLOCK_RATE))
+        frame.pts, frame.time_base = self._pts, TIME_BASE
+        self.sent += 1
+        return frame
+
+
+class PipelineFeed:
+    """Polls one pipeline's slot and fans each new annotated frame out to its viewers."""
+
+    def __init__(self, pipeline_id: str, reader: SlotReader) -> None:
+        self.pipeline_id = pipeline_id
+        self.reader = reader
+        self.viewers: set[ViewerTrack] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.frames = 0
+
+    def ensure_running(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"coral-feed-{self.pipeline_id}"
+            )
+
+    async def _run(self) -> None:
+        sequence = 0
+        while self.viewers:
+            frame = self.reader.read(sequence)
+            if frame is None:
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            sequence = frame.sequence
+            image = await asyncio.to_thread(
+                annotate, frame.image, frame.meta.get("predictions") or []
+            )
+            self.frames += 1
+            for viewer in list(self.viewers):
+                viewer.offer(image)
+
+
+class PreviewHub:
+    """All preview peers of the server, on the loop that calls :meth:`answer`."""
+
+    def __init__(
+        self,
+        reader_of: Callable[[str], SlotReader],
+        ice_servers: tuple[str, ...] = (),
+        queue_size: int = 2,
+        max_viewers: int = 32,
+    ) -> None:
+        self.reader_of = reader_of
+        self.ice_servers = [ice_server(url) for url in ice_servers]
+        self.queue_size = queue_size
+        self.max_viewers = max_viewers
+        self.feeds: dict[str, PipelineFeed] = {}
+        self.peers: dict[RTCPeerConnection, tuple[str, ViewerTrack]] = {}
+
+    @property
+    def viewers(self) -> int:
+        return len(self.peers)
+
+    async def answer(self, pipeline_id: str, body: Any) -> dict[str, str]:
+        """The answer to a viewer's ``{"sdp", "type": "offer"}``; OfferError if malformed."""
+        if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
+            raise OfferError('expected {"sdp": "...", "type": "offer"}')
+        if body.get("type") != "offer":
+            raise OfferError(f'"type" must be "offer", got {body.get("type")!r}')
+        if len(self.peers) >= self.max_viewers:
+            raise OfferError(f"too many viewers ({self.max_viewers} open)")
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
+        track = ViewerTrack(pipeline_id, self.queue_size)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="offer"))
+            if not any(t.kind == "video" for t in pc.getTransceivers()):
+                raise OfferError("the offer has no video section")
+            pc.addTrack(track)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except OfferError:
+            await pc.close()
+            raise
+        except Exception as error:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
+            await pc.close()
+            raise OfferError(f"invalid offer: {error or type(error).__name__}") from None
+        self.peers[pc] = (pipeline_id, track)
+        feed = self.feeds.get(pipeline_id)
+        if feed is None:
+            feed = self.feeds[pipeline_id] = PipelineFeed(pipeline_id, self.reader_of(pipeline_id))
+        feed.viewers.add(track)
+        feed.ensure_running()
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.close(pc, f"connection {pc.connectionState}")
+
+        log.info("preview viewer of %s joined (%d open)", pipeline_id, len(self.peers))
+        answer = pc.localDescription
+        return {"sdp": answer.sdp, "type": answer.type}
+
+    async def close(self, pc: RTCPeerConnection, reason: str) -> None:
+        entry = self.peers.pop(pc, None)
+        if entry is None:
+            return
+        pipeline_id, track = entry
+        feed = self.feeds.get(pipeline_id)
+        if feed is not None:
+            feed.viewers.discard(track)
+            if not feed.viewers:
+                self.feeds.pop(pipeline_id, None)
+                if feed.task is not None:
+                    feed.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await feed.task
+        track.stop()
+        await pc.close()
+        log.info("preview viewer of %s left: %s (%d open)", pipeline_id, reason, len(self.peers))
+
+    async def close_pipeline(self, pipeline_id: str, reason: str) -> None:
+        peers = [pc for pc, (owner, _) in self.peers.items() if owner == pipeline_id]
+        await self._close_many(peers, reason)
+
+    async def close_all(self, reason: str = "server stopped") -> None:
+        await self._close_many(list(self.peers), reason)
+
+    async def _close_many(self, peers: list[RTCPeerConnection], reason: str) -> None:
+        if peers:
+            await asyncio.wait(
+                [asyncio.ensure_future(self.close(pc, reason)) for pc in peers],
+                timeout=CLOSE_TIMEOUT,
+            )
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "viewers": len(self.peers),
+            "feeds": {pid: feed.frames for pid, feed in self.feeds.items()},
+            "dropped": sum(track.dropped for _, track in self.peers.values()),
+        }

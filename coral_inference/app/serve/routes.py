@@ -1,0 +1,166 @@
+"""The ``coral serve`` routes, put in front of inference's own (whose last route is a catch-all
+static mount)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from coral_inference.app.serve.metrics import CONTENT_TYPE, exposition, parse_time
+from coral_inference.app.serve.pipelines import PipelineNotFound
+from coral_inference.app.serve.preview import OfferError
+from coral_inference.app.serve.recordings import RecordingPathError
+from coral_inference.app.serve.settings import ServeError
+from coral_inference.app.serve.static_files import STATIC_DIR
+
+PIPELINE_KEYS = {"model", "source", "name", "max_fps"}
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON document; ServeError (400) when it is not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ServeError(f"the body is not JSON ({exc})") from None
+
+
+def pipeline_request(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ServeError('expected {"model": ..., "source": ..., "name"?, "max_fps"?}')
+    unknown = sorted(set(body) - PIPELINE_KEYS)
+    if unknown:
+        raise ServeError(
+            f"unknown key(s) {', '.join(unknown)}; allowed: model, source, name, max_fps"
+        )
+    for key in ("model", "source"):
+        if not isinstance(body.get(key), str) or not body[key].strip():
+            raise ServeError(f'"{key}" must be a non-empty string')
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ServeError('"name" must be a string')
+    max_fps = body.get("max_fps")
+    if max_fps is not None and (
+        isinstance(max_fps, bool) or not isinstance(max_fps, (int, float)) or max_fps <= 0
+    ):
+        raise ServeError('"max_fps" must be a positive number')
+    return {"model": body["model"], "source": body["source"], "name": name, "max_fps": max_fps}
+
+
+def build_router(server: Any) -> APIRouter:
+    """Routes over the pieces ``server`` (a :class:`~coral_inference.app.serve.app.ServeApp`)
+    owns."""
+    router = APIRouter()
+    service, hub = server.pipelines, server.hub
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "pipelines": len(service.pipelines),
+            "viewers": hub.viewers,
+            "threads": threading.active_count(),
+            "tasks": len(asyncio.all_tasks()),
+            "restore": server.restore_report,
+        }
+
+    @router.get("/coral/pipelines")
+    async def list_pipelines() -> dict[str, Any]:
+        return {"pipelines": service.describe_all(), "restore_failures": server.restore_report}
+
+    @router.post("/coral/pipelines")
+    async def create_pipeline(request: Request) -> Response:
+        try:
+            spec = pipeline_request(await json_body(request))
+            pipeline = await service.create(**spec)
+        except ServeError as exc:
+            return error(400, str(exc))
+        return JSONResponse({"pipeline_id": pipeline.record.pipeline_id}, status_code=201)
+
+    @router.get("/coral/pipelines/{pipeline_id}")
+    async def get_pipeline(pipeline_id: str) -> Response:
+        try:
+            return JSONResponse(service.describe(service.get(pipeline_id)))
+        except PipelineNotFound as exc:
+            return error(404, str(exc))
+
+    @router.delete("/coral/pipelines/{pipeline_id}")
+    async def delete_pipeline(pipeline_id: str) -> Response:
+        try:
+            service.get(pipeline_id)
+        except PipelineNotFound as exc:
+            return error(404, str(exc))
+        await hub.close_pipeline(pipeline_id, "pipeline deleted")
+        await service.delete(pipeline_id)
+        return JSONResponse({"pipeline_id": pipeline_id, "deleted": True})
+
+    @router.post("/inference_pipelines/{pipeline_id}/offer")
+    async def offer(pipeline_id: str, request: Request) -> Response:
+        try:
+            service.get(pipeline_id)
+            answer = await hub.answer(pipeline_id, await json_body(request))
+        except PipelineNotFound as exc:
+            return error(404, str(exc))
+        except (OfferError, ServeError) as exc:
+            return error(400, str(exc))
+        return JSONResponse(answer)
+
+    @router.get("/coral/recordings")
+    async def list_recordings(pipeline_id: str | None = None) -> Response:
+        try:
+            segments = await asyncio.to_thread(server.recordings.segments, pipeline_id)
+        except RecordingPathError as exc:
+            return error(exc.status, str(exc))
+        return JSONResponse({"recordings": segments})
+
+    @router.get("/coral/recordings/{pipeline_id}/{file:path}")
+    async def recording(pipeline_id: str, file: str) -> Response:
+        try:
+            path = server.recordings.resolve(pipeline_id, file)
+        except RecordingPathError as exc:
+            return error(exc.status, str(exc))
+        return FileResponse(path, media_type="video/mp4")
+
+    @router.get("/coral/metrics/{pipeline_id}")
+    async def metric_series(
+        pipeline_id: str, since: str | None = None, until: str | None = None
+    ) -> Response:
+        try:
+            points = await asyncio.to_thread(
+                server.series.series, pipeline_id, parse_time(since), parse_time(until)
+            )
+        except ServeError as exc:
+            return error(400, str(exc))
+        return JSONResponse({"pipeline_id": pipeline_id, "points": points})
+
+    @router.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        text = exposition(service.describe_all(), server.context.state, hub.viewers)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    @router.get("/coral/runtime")
+    async def runtime() -> dict[str, Any]:
+        state = server.context.state
+        return {k: state[k] for k in ("platform", "versions", "backends", "patches", "plugins")}
+
+    @router.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @router.get("/coral/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        path = STATIC_DIR / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            return error(404, f"no file {name!r}")
+        return FileResponse(path)
+
+    return router

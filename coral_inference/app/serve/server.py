@@ -1,0 +1,80 @@
+"""``coral serve``'s life cycle: init the runtime, bind, serve, and stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import time
+from typing import Any
+
+from coral_inference.app.serve.settings import ServeError, ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one); ServeError if it can't."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: Any, settings: ServeSettings) -> None:
+    """Run until SIGINT/SIGTERM; returns after pipelines and patches are stopped."""
+    import uvicorn
+
+    import coral_inference
+    from coral_inference.app.serve.manager import enable_stream_api
+
+    settings.check_exposure()
+    sock = bind(settings.host, settings.port)
+    enable_stream_api()
+    context = coral_inference.init(config)
+    app = None
+    try:
+        from coral_inference.app.serve.app import ServeApp
+
+        app = ServeApp(context, settings)
+        uv_config = uvicorn.Config(
+            app.asgi,
+            log_level="warning",
+            timeout_graceful_shutdown=max(1, int(settings.grace_seconds / 2)),
+            lifespan="on",
+        )
+        server = uvicorn.Server(uv_config)
+
+        async def main() -> None:
+            if settings.restore:
+                restoring = asyncio.get_running_loop().create_task(app.restore())
+            else:
+                restoring = None
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            print(f"coral serve on http://{shown}:{port}/", file=sys.stderr, flush=True)
+            await server.serve(sockets=[sock])
+            if restoring is not None and not restoring.done():
+                restoring.cancel()
+            await app.close_peers()
+
+        asyncio.run(main())
+    finally:
+        started = time.monotonic()
+        if app is not None:
+            app.stop(settings.grace_seconds)
+        coral_inference.shutdown()
+        sock.close()
+        log.info("stopped in %.1fs", time.monotonic() - started)

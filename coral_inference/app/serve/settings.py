@@ -1,0 +1,101 @@
+"""The ``services.serve`` settings of ``coral serve``, declared once as a typed Section."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coral_inference.runtime.options import Option, Section
+
+SECTION_PATH = "services.serve"
+
+SERVE_SECTION = Section(
+    "coral serve: pipelines over HTTP, preview, dashboard, Prometheus",
+    {
+        "token": Option(
+            "str",
+            None,
+            "bearer token every route but GET /healthz needs (required off loopback)",
+            nullable=True,
+        ),
+        "state_path": Option(
+            "path", "./coral-output/serve.db", "SQLite file of the pipelines to restore"
+        ),
+        "grace_seconds": Option(
+            "float", 10.0, "longest wait for pipelines to stop on SIGTERM/SIGINT", minimum=0
+        ),
+        "body_limit_bytes": Option(
+            "int", 33554432, "largest request body accepted (larger: 413)", minimum=1024
+        ),
+        "viewer_queue": Option("int", 2, "frames waiting per preview viewer", minimum=1),
+        "max_viewers": Option("int", 32, "open preview peer connections at most", minimum=1),
+    },
+)
+
+
+class ServeError(RuntimeError):
+    """``coral serve`` cannot start or a request cannot be served; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything the server needs besides the runtime config."""
+
+    host: str = "127.0.0.1"
+    port: int = 9001
+    token: str | None = None
+    no_auth: bool = False
+    restore: bool = True
+    state_path: Path = Path("coral-output/serve.db")
+    grace_seconds: float = 10.0
+    body_limit_bytes: int = 33554432
+    viewer_queue: int = 2
+    max_viewers: int = 32
+    ice_servers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Any, **given: Any) -> ServeSettings:
+        """Settings from ``services.serve`` (and ``services.webrtc``), CLI values winning."""
+        section = _section(config)
+        token = given.pop("token", None) or section.get("token")
+        return cls(
+            token=token,
+            state_path=Path(section.get("state_path") or cls.state_path).absolute(),
+            grace_seconds=float(section.get("grace_seconds", cls.grace_seconds)),
+            body_limit_bytes=int(section.get("body_limit_bytes", cls.body_limit_bytes)),
+            viewer_queue=int(section.get("viewer_queue", cls.viewer_queue)),
+            max_viewers=int(section.get("max_viewers", cls.max_viewers)),
+            ice_servers=tuple(config.get("services.webrtc.ice_servers") or ()),
+            **given,
+        )
+
+    def check_exposure(self) -> None:
+        """Refuse a non-loopback address without a token or an explicit ``--no-auth``."""
+        if self.token and self.no_auth:
+            raise ServeError("give either --token or --no-auth, not both")
+        if is_loopback(self.host) or self.token or self.no_auth:
+            return
+        raise ServeError(
+            f"refusing to serve on {self.host} without authentication: give --token TOKEN "
+            "(or services.serve.token / CORAL_SERVICES__SERVE__TOKEN), or --no-auth to "
+            "serve it open"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _section(config: Any) -> dict[str, Any]:
+    try:
+        return dict(config.section(SECTION_PATH))
+    except (KeyError, AttributeError):
+        return {}

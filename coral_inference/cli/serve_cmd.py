@@ -1,0 +1,36 @@
+"""``coral serve``: pipelines over HTTP, live preview, dashboard, Prometheus."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from coral_inference.cli.common import config_options, friendly_errors, load_descriptor
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=9001, show_default=True, help="0: any free."
+)
+@config_options
+@click.option("--token", default=None, help="Bearer token every route but /healthz needs.")
+@click.option("--no-auth", is_flag=True, help="Serve a non-loopback address without a token.")
+@click.option("--no-restore", is_flag=True, help="Do not start the stored pipelines.")
+@friendly_errors
+def serve(host, port, config_file, overrides, no_env, token, no_auth, no_restore) -> None:
+    """Serve inference's HTTP API, /coral/pipelines, WebRTC preview, recordings, metrics and a
+    dashboard; SIGTERM/SIGINT stop every pipeline cleanly (exit 0)."""
+    from coral_inference.app.serve.server import serve as run_server
+    from coral_inference.app.serve.settings import ServeError, ServeSettings
+
+    config = load_descriptor(config_file, overrides, no_env)
+    try:
+        settings = ServeSettings.from_config(
+            config, host=host, port=port, token=token, no_auth=no_auth, restore=not no_restore
+        )
+        run_server(config, settings)
+    except ServeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
