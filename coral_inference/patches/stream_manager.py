@@ -21,7 +21,9 @@ manager looks up at call time, with the methods of a :class:`StreamManagerGuard`
   then killed after ``termination_grace_seconds``. A check answered ``busy`` counts neither way,
   and a pipeline still starting is not checked (0.54 starts one without taking its lock).
   Everything else upstream's sweep does (RAM samples, reaping dead processes, terminating
-  pipelines whose sources all ended) is kept.
+  pipelines whose sources all ended) is kept, except that a pipeline whose sources all ended
+  normally is retired once its inference thread finished, not terminated with frames still in
+  its decode buffer.
 * ``join_inference_pipeline`` joins for ``termination_grace_seconds``, then kills.
 * ``execute_termination`` (the SIGINT/SIGTERM handler) terminates every pipeline process, kills
   those alive after the grace period, and no longer raises ``TypeError`` on 0.54 (it indexed the
@@ -429,13 +431,15 @@ class StreamManagerGuard:
             log.error("pipeline %s exhausted its health-check budget; stopping it", pipeline_id)
             self.retire(pipeline_id, managed)
 
-    def _sources_ended(self, response: dict) -> bool:
+    def _sources_ended(self, response: dict, states: tuple[Any, ...] | None = None) -> bool:
+        """Whether every source is in one of ``states`` (default: ended or failed)."""
         app = self.app
+        final = set(states or (app.StreamState.ENDED, app.StreamState.ERROR))
         report = response.get(app.REPORT_KEY) or {}
-        states = {
+        seen = {
             s[app.STATE_KEY] for s in report.get(app.SOURCES_METADATA_KEY, []) if app.STATE_KEY in s
         }
-        return bool(states) and states <= {app.StreamState.ENDED, app.StreamState.ERROR}
+        return bool(seen) and seen <= final
 
     def _end(self, pipeline_id: str, managed: Any, response: dict) -> None:
         """Stop a pipeline whose sources all ended, as upstream does."""
@@ -447,6 +451,11 @@ class StreamManagerGuard:
             return
         if events[-1] == app.INFERENCE_THREAD_FINISHED_EVENT:
             self.retire(pipeline_id, managed)
+            return
+        if self._sources_ended(response, states=(app.StreamState.ENDED,)):
+            # Upstream terminates here and loses the frames still in the decode buffer (a
+            # video file is decoded ahead): let the pipeline finish them, retire it then.
+            log.info("sources of pipeline %s ended; waiting for its last frames", pipeline_id)
             return
         answer = self.command(
             managed, uuid.uuid4().hex, self._message(app.CommandType.TERMINATE, pipeline_id)

@@ -143,14 +143,15 @@ class Exposition:
     def family(
         self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], Any]]
     ) -> None:
+        if kind == "counter":  # the text format names counters' samples and family alike
+            name += "_total"
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} {kind}")
-        suffix = "_total" if kind == "counter" else ""
         for labels, value in samples:
             if value is None:
                 continue
             text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-            self.lines.append(f"{name}{suffix}{{{text}}} {float(value)!r}")
+            self.lines.append(f"{name}{{{text}}} {float(value)!r}")
 
     def render(self) -> str:
         return "\n".join(self.lines) + "\n"

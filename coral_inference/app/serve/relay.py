@@ -44,6 +44,8 @@ MAGIC = b"CRL1"
 #: magic, retired flag, sequence, height, width, channels, meta length, pixel capacity
 HEADER = struct.Struct("<4sIQIIIIQ")
 META_CAPACITY = 64 * 1024
+#: Values of the header's flag: 0 live, replaced by a bigger file, pipeline ended.
+RETIRED, ENDED = 1, 2
 SUFFIX = ".slot"
 #: How often the writer refreshes the counters it publishes (seconds).
 STATS_INTERVAL = 0.5
@@ -149,7 +151,7 @@ class SlotWriter:
 
     def _open(self, pixels: int) -> None:
         if self._map is not None:  # retire the old file: readers reopen by name
-            HEADER.pack_into(self._map, 0, MAGIC, 1, self._sequence, 0, 0, 0, 0, self._capacity)
+            struct.pack_into("<I", self._map, 4, RETIRED)
             self._map.close()
         capacity = pixels
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
@@ -162,9 +164,9 @@ class SlotWriter:
         os.replace(temporary, self.path)
 
     def close(self) -> None:
-        """The pipeline ended: mark the slot retired so readers know no frame will follow."""
+        """The pipeline ended: flag the slot (its last frame stays readable) and let go."""
         if self._map is not None:
-            HEADER.pack_into(self._map, 0, MAGIC, 2, self._sequence, 0, 0, 0, 0, self._capacity)
+            struct.pack_into("<I", self._map, 4, ENDED)
             self._map.close()
             self._map = None
 
@@ -185,7 +187,7 @@ class SlotReader:
             _, retired, sequence, height, width, channels, meta_len, capacity = HEADER.unpack_from(
                 slot, 0
             )
-            if retired == 1:
+            if retired == RETIRED:
                 self.close()
                 continue
             if sequence <= after or sequence % 2 or not height:
@@ -214,7 +216,7 @@ class SlotReader:
     def ended(self) -> bool:
         """Whether the writer closed the slot (its pipeline ended)."""
         slot = self._mapped()
-        return slot is not None and HEADER.unpack_from(slot, 0)[1] == 2
+        return slot is not None and HEADER.unpack_from(slot, 0)[1] == ENDED
 
     def _mapped(self) -> mmap.mmap | None:
         if self._map is None:
