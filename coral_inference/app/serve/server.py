@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from coral_inference.app.serve.settings import ServeError, ServeSettings
@@ -33,6 +36,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def quiet_server(config: Any) -> Any:
+    """A uvicorn server that leaves SIGINT/SIGTERM to :func:`serve` (uvicorn's own handling
+    re-raises the signal once it stopped, which would kill the process before the pipelines
+    are stopped and make the exit status the signal's)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
+
+
 def serve(config: Any, settings: ServeSettings) -> None:
     """Run until SIGINT/SIGTERM; returns after pipelines and patches are stopped."""
     import uvicorn
@@ -55,7 +72,14 @@ def serve(config: Any, settings: ServeSettings) -> None:
             timeout_graceful_shutdown=max(1, int(settings.grace_seconds / 2)),
             lifespan="on",
         )
-        server = uvicorn.Server(uv_config)
+        server = quiet_server(uv_config)
+
+        def stop_serving(number: int, _: Any) -> None:
+            log.info("signal %d: stopping", number)
+            server.should_exit = True
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, stop_serving)
 
         async def main() -> None:
             if settings.restore:
