@@ -24,7 +24,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("serve-life")
     package = build_sample_package(root / "centerface").root
     video = root / "faces.mp4"
-    generate_sample_video(video, frames=1500, size=(320, 180), fps=25)
+    generate_sample_video(video, frames=600, size=(320, 180), fps=25)
     return {"root": root, "package": package, "video": video}
 
 
@@ -65,9 +65,7 @@ def test_token_required_and_body_limited(assets: dict[str, Path], tmp_path: Path
         assert server.request("GET", "/coral/pipelines", headers=wrong)[0] == 401
         good = {"Authorization": "Bearer s3cret"}
         assert server.json("GET", "/coral/pipelines", headers=good)[0] == 200
-        status, reply = server.json(
-            "POST", "/coral/pipelines", raw=b"x" * 5000, headers=good
-        )
+        status, reply = server.json("POST", "/coral/pipelines", raw=b"x" * 5000, headers=good)
         assert status == 413 and "4096" in reply["error"]
         status, reply = server.json("POST", "/coral/pipelines", raw=b"{bad", headers=good)
         assert status == 400
