@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
+import os
+import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -157,3 +163,132 @@ def test_twenty_offers_leave_no_thread_or_task(server: ServeProcess, pipeline_id
     )
     assert after["threads"] <= before["threads"], (before, after)
     assert after["tasks"] <= before["tasks"], (before, after)
+
+
+PAGE_STATE = """(() => {
+  const video = document.getElementById("preview");
+  const rows = [...document.querySelectorAll("#pipelines tbody tr")].map((r) => r.dataset.pipelineId);
+  const charts = [...document.querySelectorAll("canvas")].map((c) => Number(c.dataset.points || 0));
+  let mean = 0, sample = [];
+  if (video.videoWidth) {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(video, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let total = 0;
+    for (let i = 0; i < pixels.length; i += 4) total += pixels[i] + pixels[i + 1] + pixels[i + 2];
+    mean = total / (pixels.length / 4) / 3;
+    for (let i = 0; i < pixels.length; i += 4 * 997) sample.push(pixels[i]);
+  }
+  const plugins = document.querySelectorAll("#patches tbody tr").length;
+  return JSON.stringify({rows, charts, width: video.videoWidth, height: video.videoHeight,
+                         mean, sample, patches: plugins});
+})()"""
+
+
+async def devtools(profile: Path, timeout: float) -> Any:
+    """The first page's DevTools websocket of the Chromium using ``profile``."""
+    import aiohttp
+
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while not port_file.is_file() or len(port_file.read_text().split()) < 2:
+        assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+        await asyncio.sleep(0.1)
+    port = port_file.read_text().split()[0]
+    session = aiohttp.ClientSession()
+    async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+        pages = [p for p in await response.json() if p["type"] == "page"]
+    return session, await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
+
+
+class Page:
+    def __init__(self, socket_: Any) -> None:
+        self.socket = socket_
+        self.calls = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.calls += 1
+        await self.socket.send_json({"id": self.calls, "method": method, "params": params})
+        while True:
+            reply = await self.socket.receive_json()
+            if reply.get("id") == self.calls:
+                return reply["result"]
+
+    async def state(self) -> dict[str, Any]:
+        result = await self.call("Runtime.evaluate", expression=PAGE_STATE, returnByValue=True)
+        value = result["result"].get("value")  # absent while the page is still loading
+        return (
+            json.loads(value)
+            if value
+            else {"rows": [], "charts": [0], "width": 0, "height": 0, "patches": 0, "why": result}
+        )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_dashboard_in_headless_chromium(
+    server: ServeProcess, pipeline_id: str, tmp_path: Path
+) -> None:
+    profile = tmp_path / "chromium"
+    browser = subprocess.Popen(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--autoplay-policy=no-user-gesture-required",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-crash-reporter",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--window-size=1280,1500",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            server.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], bytes]:
+        session, socket_ = await devtools(profile, 30)
+        try:
+            page = Page(socket_)
+            deadline = time.monotonic() + 45
+            while True:
+                first = await page.state()
+                if (
+                    pipeline_id in first["rows"]
+                    and (first["width"], first["height"]) == SIZE
+                    and min(first["charts"]) > 0
+                    and first["patches"] > 0
+                ):
+                    break
+                assert time.monotonic() < deadline, first
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(1.5)
+            second = await page.state()
+            shot = await page.call("Page.captureScreenshot", format="png")
+            return first, second, base64.b64decode(shot["data"])
+        finally:
+            await socket_.close()
+            await session.close()
+
+    try:
+        first, second, png = asyncio.run(asyncio.wait_for(scenario(), 90))
+    finally:
+        browser.terminate()
+        try:
+            browser.wait(10)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGKILL)
+    screenshot = tmp_path / "dashboard.png"
+    screenshot.write_bytes(png)
+    print(f"dashboard screenshot: {screenshot}")
+    assert png.startswith(b"\x89PNG")
+    assert first["mean"] > 10, "the preview is blank"
+    assert first["sample"] != second["sample"], "the preview does not change"
