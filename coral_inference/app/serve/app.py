@@ -44,7 +44,9 @@ class ServeApp:
         self.relay_dir = self.workdir / "frames"
         self.relay_dir.mkdir()
         patch_context = PatchContext(context.config, context.inference, context.platform, "serve")
-        relay = patch_context.apply(FrameRelayPatch(self.relay_dir, pipeline_stats(context.services)))
+        relay = patch_context.apply(
+            FrameRelayPatch(self.relay_dir, pipeline_stats(context.services))
+        )
         context.patches[relay.name] = relay
         config = context.config
         self.host = StreamManagerHost(
