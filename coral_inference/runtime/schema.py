@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from coral_inference.app.serve.settings import SERVE_SECTION
 from coral_inference.runtime.options import Node, Option, Section
 
 BUILTIN_PATCHES: tuple[str, ...] = (
@@ -33,6 +32,31 @@ def _influxdb_needs_url(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     if url and not str(url).startswith(("http://", "https://")):
         return [("url", f"must start with http:// or https://, got {url!r}")]
     return []
+
+
+#: ``services.serve``: the settings of ``coral serve``.
+SERVE_SECTION = Section(
+    "coral serve: pipelines over HTTP, preview, dashboard, Prometheus",
+    {
+        "token": Option(
+            "str",
+            None,
+            "bearer token every route but GET /healthz needs (required off loopback)",
+            nullable=True,
+        ),
+        "state_path": Option(
+            "path", "./coral-output/serve.db", "SQLite file of the pipelines to restore"
+        ),
+        "grace_seconds": Option(
+            "float", 10.0, "longest wait for pipelines to stop on SIGTERM/SIGINT", minimum=0
+        ),
+        "body_limit_bytes": Option(
+            "int", 33554432, "largest request body accepted (larger: 413)", minimum=1024
+        ),
+        "viewer_queue": Option("int", 2, "frames waiting per preview viewer", minimum=1),
+        "max_viewers": Option("int", 32, "open preview peer connections at most", minimum=1),
+    },
+)
 
 
 CORE = Section(

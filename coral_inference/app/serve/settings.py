@@ -1,4 +1,5 @@
-"""The ``services.serve`` settings of ``coral serve``, declared once as a typed Section."""
+"""The settings of ``coral serve``: the flags, and the ``services.serve`` section (declared in
+:mod:`coral_inference.runtime.schema`)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coral_inference.runtime.options import Option, Section
-
 SECTION_PATH = "services.serve"
-
-SERVE_SECTION = Section(
-    "coral serve: pipelines over HTTP, preview, dashboard, Prometheus",
-    {
-        "token": Option(
-            "str",
-            None,
-            "bearer token every route but GET /healthz needs (required off loopback)",
-            nullable=True,
-        ),
-        "state_path": Option(
-            "path", "./coral-output/serve.db", "SQLite file of the pipelines to restore"
-        ),
-        "grace_seconds": Option(
-            "float", 10.0, "longest wait for pipelines to stop on SIGTERM/SIGINT", minimum=0
-        ),
-        "body_limit_bytes": Option(
-            "int", 33554432, "largest request body accepted (larger: 413)", minimum=1024
-        ),
-        "viewer_queue": Option("int", 2, "frames waiting per preview viewer", minimum=1),
-        "max_viewers": Option("int", 32, "open preview peer connections at most", minimum=1),
-    },
-)
 
 
 class ServeError(RuntimeError):
