@@ -36,8 +36,11 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     manager = PluginManager(PluginFilter.from_config(config))
     manager.discover()
     backends = {}
+    details: dict[str, Any] = {}
     for plugin, adapter in manager.register_backends():
         try:
+            if callable(getattr(adapter, "diagnostics", None)):  # optional: a chip's own report
+                details[adapter.name] = adapter.diagnostics()
             status = adapter.availability()
             backends[adapter.name] = (
                 f"{'available' if status.available else 'unavailable'}: "
@@ -63,7 +66,7 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
         advice.append("this is a Rockchip board: pip install coral-inference-rknn")
     for record in manager.problems():
         advice.append(f"{record.label} is {record.status}: {record.reason}")
-    return {
+    report = {
         "system": {
             "python": f"{_platform.python_implementation()} {_platform.python_version()}",
             "machine": f"{_platform.system()} {_platform.machine()}",
@@ -80,3 +83,6 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
         "plugins": dict(statuses) or {"-": "no plugins found"},
         "next_steps": advice or ["nothing: all good"],
     }
+    for name, info in details.items():
+        report[f"backend {name}"] = info
+    return report

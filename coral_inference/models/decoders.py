@@ -3,7 +3,8 @@
 A decoder is a function ``fn(outputs, manifest, context) -> Detections`` taking the session's
 outputs for *one* image (batch dimension of 1), the package manifest and a
 :class:`DecodeContext`, and returning boxes in **model-input pixels**, confidence-thresholded and
-suppressed; the runner maps them back to the source frame. Built-ins: ``yolov8``, ``yolov5`` and
+suppressed; the runner maps them back to the source frame. Built-ins: ``yolov8``, ``yolov8_split``
+(the same head cut before its DFL tail, as NPUs quantise it best), ``yolov5`` and
 ``centerface``; plugins add more with the ``register_decoder`` hook, into the registry of the
 runtime that loads them (:class:`DecoderRegistry`).
 """
@@ -38,6 +39,7 @@ __all__ = [
     "decode_centerface",
     "decode_yolov5",
     "decode_yolov8",
+    "decode_yolov8_split",
     "decoder_options",
     "get_decoder",
     "using",
@@ -262,6 +264,77 @@ def _best_class(
     return _finish(boxes, scores[hit], class_ids[hit], context, _flag(manifest, "class_agnostic"))
 
 
+def decode_yolov8_split(
+    outputs: Sequence[np.ndarray], manifest: ModelManifest, context: DecodeContext
+) -> Detections:
+    """YOLOv8 head cut before its DFL tail (Rockchip model zoo layout), per stride 8/16/32:
+    box DFL logits ``[1, 4 * bins, H, W]``, class scores after the sigmoid ``[1, nc, H, W]`` and,
+    optionally, their clipped sum ``[1, 1, H, W]`` (a cheap per-cell pre-filter), in that order.
+
+    A cell's box is its centre ``(x + 0.5, y + 0.5)`` minus/plus the expected left, top, right,
+    bottom distances (softmax over the bins), times the stride; the stride is the input size over
+    the grid size. Decodes to exactly what ``yolov8`` decodes from the uncut model. Option:
+    ``class_agnostic``.
+    """
+    nc = len(manifest.classes)
+    per_level = 3 if len(outputs) % 3 == 0 and np.shape(outputs[2])[1:2] == (1,) else 2
+    if not outputs or len(outputs) % per_level:
+        raise ModelPackageError(
+            f"the yolov8_split decoder expects (box, scores[, score sum]) outputs per stride, "
+            f"got {len(outputs)} outputs",
+            field="decoder.type",
+        )
+    width, _ = context.input_size
+    boxes, scores, class_ids = [], [], []
+    for start in range(0, len(outputs), per_level):
+        box = np.asarray(outputs[start])[0]
+        cls = np.asarray(outputs[start + 1])[0]
+        if cls.shape[0] != nc or box.shape[0] % 4 or box.shape[1:] != cls.shape[1:]:
+            raise ModelPackageError(
+                f"the yolov8_split decoder expected box [1, 4*bins, H, W] and scores "
+                f"[1, {nc}, H, W] for {nc} classes, got {list(box.shape)} and {list(cls.shape)}",
+                field="classes",
+            )
+        grid_h, grid_w = cls.shape[1:]
+        stride = width / grid_w
+        if per_level == 3:
+            cells = np.flatnonzero(np.asarray(outputs[start + 2])[0, 0] >= context.confidence)
+        else:
+            cells = np.arange(grid_h * grid_w)
+        level_scores = cls.reshape(nc, -1)[:, cells]
+        best = level_scores.argmax(axis=0)
+        best_score = level_scores[best, np.arange(len(cells))]
+        hit = best_score >= context.confidence
+        cells, best, best_score = cells[hit], best[hit], best_score[hit]
+        bins = box.shape[0] // 4
+        logits = box.reshape(4, bins, -1)[:, :, cells].astype(np.float32)
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        distance = (weights * np.arange(bins, dtype=np.float32)[None, :, None]).sum(axis=1)
+        distance /= weights.sum(axis=1)
+        centre_x = cells % grid_w + 0.5
+        centre_y = cells // grid_w + 0.5
+        xyxy = np.stack(
+            [
+                centre_x - distance[0],
+                centre_y - distance[1],
+                centre_x + distance[2],
+                centre_y + distance[3],
+            ],
+            axis=1,
+        )
+        boxes.append((xyxy * stride).astype(np.float32))
+        scores.append(best_score.astype(np.float32))
+        class_ids.append(best.astype(np.int64))
+    return _finish(
+        np.concatenate(boxes),
+        np.concatenate(scores),
+        np.concatenate(class_ids),
+        context,
+        _flag(manifest, "class_agnostic"),
+    )
+
+
 _CENTERFACE_STRIDE = 4
 
 
@@ -307,6 +380,7 @@ def decode_centerface(
 BUILTIN_DECODERS: Mapping[str, DecoderEntry] = MappingProxyType(
     {
         "yolov8": DecoderEntry(decode_yolov8, frozenset({"normalized", "class_agnostic"})),
+        "yolov8_split": DecoderEntry(decode_yolov8_split, frozenset({"class_agnostic"})),
         "yolov5": DecoderEntry(decode_yolov5, frozenset({"normalized", "class_agnostic"})),
         "centerface": DecoderEntry(decode_centerface, frozenset()),
     }

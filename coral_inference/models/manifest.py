@@ -25,8 +25,18 @@ how to read its outputs (decoder, classes, thresholds). Every problem found on l
       },
       "classes": ["face"],
       "decoder": {"type": "centerface"},          # plus options of that decoder
-      "thresholds": {"confidence": 0.25, "iou": 0.45, "max_detections": 300}
+      "thresholds": {"confidence": 0.25, "iou": 0.45, "max_detections": 300},
+      "rknn": {                                   # only in packages with .rknn weights
+        "target": "rk3588",                       # the SoC the .rknn was built for
+        "quantization": "int8",                   # fp16 | int8
+        "toolkit_version": "2.5.0",               # rknn-toolkit2 that built it
+        "onnx": "model.onnx",                     # optional: the ONNX twin it was built from
+        "onnx_input": {...}                       # optional: the twin's input (as "input")
+      }
     }
+
+An ``.rknn`` built with normalisation baked in takes raw pixels: its ``input`` is RGB, uint8,
+NHWC, and ``rknn.onnx_input`` keeps how the ONNX twin is fed.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ __all__ = [
     "DecoderSpec",
     "InputSpec",
     "ModelManifest",
+    "RknnSpec",
     "Thresholds",
 ]
 
@@ -63,6 +74,7 @@ _RESIZES = ("letterbox", "stretch")
 _ALIGNS = ("center", "top-left")
 _COLORS = ("RGB", "BGR")
 _DTYPES = ("float32", "uint8")
+_QUANTIZATIONS = ("fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,17 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class RknnSpec:
+    """What an ``.rknn`` file was built for (the manifest's optional ``rknn`` object)."""
+
+    target: str
+    quantization: str
+    toolkit_version: str
+    onnx: str | None = None
+    onnx_input: InputSpec | None = None
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """A validated ``model.json``. Build it with :meth:`load` or :meth:`from_dict`."""
 
@@ -116,6 +139,7 @@ class ModelManifest:
     classes: tuple[str, ...]
     decoder: DecoderSpec
     thresholds: Thresholds = Thresholds()
+    rknn: RknnSpec | None = None
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> ModelManifest:
@@ -148,26 +172,12 @@ class ModelManifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data, with every default filled in."""
-        spec = self.input
-        return {
+        data = {
             "manifest_version": MANIFEST_VERSION,
             "name": self.name,
             "task": self.task,
             "weights": dict(self.weights),
-            "input": {
-                "size": list(spec.size) if spec.size is not None else None,
-                "layout": spec.layout,
-                "resize": spec.resize,
-                "align": spec.align,
-                "color": spec.color,
-                "scale": spec.scale,
-                "mean": list(spec.mean),
-                "std": list(spec.std),
-                "dtype": spec.dtype,
-                "pad_value": spec.pad_value,
-                "stride": spec.stride,
-                "max_side": spec.max_side,
-            },
+            "input": _input_dict(self.input),
             "classes": list(self.classes),
             "decoder": {"type": self.decoder.type, **self.decoder.options},
             "thresholds": {
@@ -176,10 +186,37 @@ class ModelManifest:
                 "max_detections": self.thresholds.max_detections,
             },
         }
+        if self.rknn is not None:
+            rknn = self.rknn
+            data["rknn"] = {
+                "target": rknn.target,
+                "quantization": rknn.quantization,
+                "toolkit_version": rknn.toolkit_version,
+                **({"onnx": rknn.onnx} if rknn.onnx else {}),
+                **({"onnx_input": _input_dict(rknn.onnx_input)} if rknn.onnx_input else {}),
+            }
+        return data
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON text."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def _input_dict(spec: InputSpec) -> dict[str, Any]:
+    return {
+        "size": list(spec.size) if spec.size is not None else None,
+        "layout": spec.layout,
+        "resize": spec.resize,
+        "align": spec.align,
+        "color": spec.color,
+        "scale": spec.scale,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "dtype": spec.dtype,
+        "pad_value": spec.pad_value,
+        "stride": spec.stride,
+        "max_side": spec.max_side,
+    }
 
 
 def _show(value: Any) -> str:
@@ -289,6 +326,7 @@ class _Parser:
                 "classes",
                 "decoder",
                 "thresholds",
+                "rknn",
             ),
             "",
         )
@@ -315,6 +353,24 @@ class _Parser:
             classes=classes,
             decoder=self.decoder(self.required(data, "decoder")),
             thresholds=self.thresholds(data.get("thresholds", {})),
+            rknn=self.rknn(data["rknn"]) if data.get("rknn") is not None else None,
+        )
+
+    def rknn(self, value: Any) -> RknnSpec:
+        data = self.mapping(value, "rknn")
+        self.known_keys(data, RknnSpec.__dataclass_fields__, "rknn.")
+        onnx = data.get("onnx")
+        onnx_input = data.get("onnx_input")
+        return RknnSpec(
+            target=self.string(self.required(data, "target", "rknn."), "rknn.target").lower(),
+            quantization=self.choice(
+                self.required(data, "quantization", "rknn."), "rknn.quantization", _QUANTIZATIONS
+            ),
+            toolkit_version=self.string(
+                self.required(data, "toolkit_version", "rknn."), "rknn.toolkit_version"
+            ),
+            onnx=None if onnx is None else self.string(onnx, "rknn.onnx"),
+            onnx_input=None if onnx_input is None else self.input(onnx_input, "rknn.onnx_input"),
         )
 
     def weights(self, value: Any) -> dict[str, str]:
@@ -340,60 +396,60 @@ class _Parser:
             weights[str(fmt).lower()] = name
         return weights
 
-    def input(self, value: Any) -> InputSpec:
-        data = self.mapping(value, "input")
+    def input(self, value: Any, key: str = "input") -> InputSpec:
+        data = self.mapping(value, key)
         defaults = InputSpec(size=None)
-        self.known_keys(data, InputSpec.__dataclass_fields__, "input.")
-        size = self.required(data, "size", "input.")
+        self.known_keys(data, InputSpec.__dataclass_fields__, f"{key}.")
+        size = self.required(data, "size", f"{key}.")
         if size is not None:
             ok = isinstance(size, list) and len(size) == 2
             ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
             if not ok:
                 raise self.error(
-                    "input.size",
+                    f"{key}.size",
                     f"expected two positive integers [width, height], got {_show(size)}; use "
                     "null for a dynamic size",
                 )
             size = (size[0], size[1])
-        dtype = self.choice(data.get("dtype", defaults.dtype), "input.dtype", _DTYPES)
-        scale = self.scale(data.get("scale", defaults.scale))
-        mean = self.triple(data.get("mean", list(defaults.mean)), "input.mean")
-        std = self.triple(data.get("std", list(defaults.std)), "input.std", positive=True)
+        dtype = self.choice(data.get("dtype", defaults.dtype), f"{key}.dtype", _DTYPES)
+        scale = self.scale(data.get("scale", defaults.scale), f"{key}.scale")
+        mean = self.triple(data.get("mean", list(defaults.mean)), f"{key}.mean")
+        std = self.triple(data.get("std", list(defaults.std)), f"{key}.std", positive=True)
         if dtype == "uint8" and (scale != 1 or mean != (0, 0, 0) or std != (1, 1, 1)):
             raise self.error(
-                "input.dtype",
+                f"{key}.dtype",
                 "uint8 inputs are fed raw pixels, so scale must be 1, mean [0, 0, 0] and std "
                 "[1, 1, 1]; bake the normalisation into the model or use float32",
             )
         max_side = data.get("max_side")
         return InputSpec(
             size=size,
-            layout=self.choice(data.get("layout", defaults.layout), "input.layout", _LAYOUTS),
-            resize=self.choice(data.get("resize", defaults.resize), "input.resize", _RESIZES),
-            align=self.choice(data.get("align", defaults.align), "input.align", _ALIGNS),
-            color=self.choice(data.get("color", defaults.color), "input.color", _COLORS),
+            layout=self.choice(data.get("layout", defaults.layout), f"{key}.layout", _LAYOUTS),
+            resize=self.choice(data.get("resize", defaults.resize), f"{key}.resize", _RESIZES),
+            align=self.choice(data.get("align", defaults.align), f"{key}.align", _ALIGNS),
+            color=self.choice(data.get("color", defaults.color), f"{key}.color", _COLORS),
             scale=scale,
             mean=mean,
             std=std,
             dtype=dtype,
             pad_value=self.integer(
-                data.get("pad_value", defaults.pad_value), "input.pad_value", low=0, high=255
+                data.get("pad_value", defaults.pad_value), f"{key}.pad_value", low=0, high=255
             ),
-            stride=self.integer(data.get("stride", defaults.stride), "input.stride", low=1),
-            max_side=None if max_side is None else self.integer(max_side, "input.max_side", low=1),
+            stride=self.integer(data.get("stride", defaults.stride), f"{key}.stride", low=1),
+            max_side=None if max_side is None else self.integer(max_side, f"{key}.max_side", low=1),
         )
 
-    def scale(self, value: Any) -> float:
+    def scale(self, value: Any, key: str = "input.scale") -> float:
         if isinstance(value, str):
             try:
                 value = float(Fraction(value.replace(" ", "")))
             except (ValueError, ZeroDivisionError):
                 raise self.error(
-                    "input.scale", f"expected a number or a fraction like '1/255', got {value!r}"
+                    key, f"expected a number or a fraction like '1/255', got {value!r}"
                 ) from None
-        scale = self.number(value, "input.scale")
+        scale = self.number(value, key)
         if scale <= 0:
-            raise self.error("input.scale", f"expected a positive number, got {_show(value)}")
+            raise self.error(key, f"expected a positive number, got {_show(value)}")
         return scale
 
     def classes(self, value: Any) -> tuple[str, ...]:

@@ -1,0 +1,87 @@
+"""The ``rknn`` backend adapter: ``.rknn`` weights on the board's NPU through a context pool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from coral_inference.models.errors import ModelPackageError
+from coral_inference.models.manifest import MANIFEST_FILENAME, ModelManifest
+from coral_inference.runtime.backends import Availability, BackendError
+
+from .board import Board, board_report, probe_board
+from .options import resolve
+from .session import RknnPool, RuntimeFactory, rknnlite_factory
+from .soc import runs_on
+
+log = logging.getLogger(__name__)
+
+
+class RknnBackend:
+    """Loads ``.rknn`` model packages with ``rknnlite``.
+
+    Args:
+        name: The backend name (``rknn``).
+        probe: Returns the :class:`Board` (injectable: tests hand in a fake board).
+        runtime: Returns the ``RKNNLite`` factory; by default ``rknnlite`` imported lazily.
+    """
+
+    formats = ("rknn",)
+
+    def __init__(
+        self,
+        name: str = "rknn",
+        *,
+        probe: Callable[[], Board] = probe_board,
+        runtime: Callable[[], RuntimeFactory] = rknnlite_factory,
+    ) -> None:
+        self.name = name
+        self._probe = probe
+        self._runtime = runtime
+
+    def availability(self) -> Availability:
+        return self._probe().availability()
+
+    def diagnostics(self) -> dict[str, str]:
+        """The NPU section of ``coral doctor``."""
+        return board_report(self._probe())
+
+    def create_session(self, weights: Path, options: Mapping[str, Any]) -> RknnPool:
+        board = self._probe()
+        status = board.availability()
+        if not status.available:
+            raise BackendError(f"backend {self.name!r} is not available here: {status.reason}")
+        soc = board.soc or ""
+        manifest = _manifest_next_to(weights)
+        target = manifest.rknn.target if manifest is not None and manifest.rknn else None
+        if target is None:
+            log.warning(
+                "%s: the manifest names no rknn.target; assuming it was built for %s", weights, soc
+            )
+        elif not runs_on(target, soc):
+            raise BackendError(
+                f"{weights}: built for {target} but this board is {soc}; convert the model for "
+                f"{soc}: coral rknn convert PACKAGE OUT --target {board.base_soc}"
+            )
+        layout = manifest.input.layout if manifest is not None else "NHWC"
+        settings = resolve(options, soc)
+        return RknnPool(
+            self._runtime(),
+            weights,
+            soc,
+            settings.core_masks,
+            data_format=layout.lower(),
+            pipeline=settings.pipeline,
+        )
+
+
+def _manifest_next_to(weights: Path) -> ModelManifest | None:
+    path = weights.parent / MANIFEST_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        return ModelManifest.load(path)
+    except ModelPackageError as exc:
+        raise BackendError(str(exc)) from None

@@ -1,0 +1,34 @@
+"""The plugin module named by the ``coral_inference.backends`` entry point ``rknn``."""
+
+from __future__ import annotations
+
+from coral_inference import hookimpl
+from coral_inference.runtime import hookspecs
+
+from .pipelining import apply_patch  # noqa: F401 - re-exported: pluggy registers this module
+
+
+@hookimpl
+def register_backend(register):
+    """Register the RKNN backend (``rknnlite`` is imported only when a model is loaded)."""
+    from .backend import RknnBackend
+
+    register(RknnBackend())
+
+
+@hookimpl
+def register_commands(cli):
+    """Add ``coral rknn convert`` and ``coral rknn setup-converter``."""
+    from .convert.cli import rknn
+
+    cli.add_command(rknn)
+
+
+if hasattr(hookspecs, "declare_options"):  # the host's typed options (coral-inference >= 0.2)
+
+    @hookimpl
+    def declare_options(declare):
+        """Declare ``backends.options.rknn``."""
+        from .options import OPTIONS
+
+        declare("backends.options.rknn", OPTIONS)
