@@ -129,7 +129,7 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-_RT_VERSION = re.compile(rb"librknnrt version: ([0-9][^\s\x00]*(?: \([0-9a-f@ :-]+\))?)")
+_RT_VERSION = re.compile(rb"librknnrt version: ([0-9][^\s\x00]*(?: \([^)\x00]*\))?)")
 
 
 def librknnrt_version(library: Path | None) -> str | None:
