@@ -106,9 +106,9 @@ def rknn() -> None:
 @click.option(
     "--min-cosine",
     type=float,
-    default=0.98,
-    show_default=True,
-    help="--verify fails when any output's cosine falls below this.",
+    default=None,
+    help="--verify fails when an output's mean cosine is below this "
+    "[default: 0.99 fp16, 0.85 int8].",
 )
 @click.option(
     "--min-recall",
@@ -116,6 +116,13 @@ def rknn() -> None:
     default=0.9,
     show_default=True,
     help="--verify fails when fewer of onnxruntime's detections are matched (IoU>=0.5).",
+)
+@click.option(
+    "--min-iou",
+    type=float,
+    default=0.75,
+    show_default=True,
+    help="--verify fails when the matched boxes' mean IoU is below this.",
 )
 @click.option("--force", is_flag=True, help="Overwrite a package already in OUT.")
 @click.option("--toolkit-python", help="Python of an environment with rknn-toolkit2.")
