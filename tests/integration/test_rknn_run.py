@@ -100,3 +100,18 @@ def test_coral_run_rknn_package_for_another_soc_fails_clearly(coral, tmp_path, r
     assert result.returncode != 0
     assert "built for rk3576 but this board is rk3588" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rknn_options_are_typed_config(coral, tmp_path):
+    template = coral("config", "init", env={"CORAL_PLUGINS__ONLY": "rknn"})
+    assert template.returncode == 0, template.stderr
+    assert "core_mask" in template.stdout and "pool_size" in template.stdout
+    bad = coral(
+        "config",
+        "validate",
+        "--set",
+        "backends.options.rknn.core_mask=0_1_3",
+        env={"CORAL_PLUGINS__ONLY": "rknn"},
+    )
+    assert bad.returncode == 2
+    assert "backends.options.rknn.core_mask" in bad.stderr and "0_1_2" in bad.stderr

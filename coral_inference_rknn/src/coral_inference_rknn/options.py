@@ -1,8 +1,8 @@
 """``backends.options.rknn``: the typed options of the RKNN backend and what they resolve to.
 
 :data:`OPTIONS` is declared to the host through the ``declare_options`` hook, which validates
-and fills in defaults; :func:`resolve` checks the mapping again (the backend may be handed a raw
-mapping by an older host) and turns it into the core mask of every context in the pool.
+and fills in defaults; :func:`resolve` checks the mapping again (``create_session`` may be called
+directly) and turns it into the core mask of every context in the pool for the board's SoC.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coral_inference.runtime.backends import BackendError, merge_options
+from coral_inference.runtime.backends import BackendError
+from coral_inference.runtime.config import check_section
 from coral_inference.runtime.options import Option, Section
 
 from .soc import npu_cores
@@ -28,13 +29,15 @@ CORE_MASK_NAMES = {
     7: "NPU_CORE_0_1_2",
 }
 
+OPTIONS_PATH = "backends.options.rknn"
 OPTIONS = Section(
     "RKNN backend (Rockchip NPUs)",
     {
         "core_mask": Option(
             "str",
             "auto",
-            "NPU cores each context runs on; auto pins a pool's contexts one per core",
+            "NPU cores each context runs on (quote it in YAML: '0_1'); auto pins a pool's "
+            "contexts one per core",
             choices=tuple(CORE_MASKS),
         ),
         "pool_size": Option(
@@ -50,7 +53,6 @@ OPTIONS = Section(
         ),
     },
 )
-DEFAULTS = {key: option.default for key, option in OPTIONS.keys.items()}
 
 
 @dataclass(frozen=True)
@@ -66,34 +68,21 @@ class RknnSettings:
 
 
 def resolve(options: Mapping[str, Any], soc: str) -> RknnSettings:
-    """Validate ``backends.options.rknn`` and plan the pool for ``soc``."""
-    merged = merge_options("rknn", options, DEFAULTS)
+    """Check ``backends.options.rknn`` against :data:`OPTIONS` and plan the pool for ``soc``.
+
+    ``core_mask`` must be a string: YAML reads an unquoted ``0_1`` as the integer 1, which would
+    silently mean another core, so a number is refused (by the declared type) rather than guessed.
+    """
+    merged = check_section(OPTIONS_PATH, OPTIONS, options)
     mask = merged["core_mask"]
-    if isinstance(mask, int) and not isinstance(mask, bool):
-        mask = str(mask)  # YAML reads `core_mask: 0` as a number
-    if mask not in CORE_MASKS:
-        raise BackendError(
-            f"backends.options.rknn.core_mask: expected one of {', '.join(CORE_MASKS)}, "
-            f"got {merged['core_mask']!r}"
-        )
-    size = merged["pool_size"]
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise BackendError(
-            f"backends.options.rknn.pool_size: expected an integer >= 0 (0: one per core), "
-            f"got {size!r}"
-        )
-    if not isinstance(merged["pipeline"], bool):
-        raise BackendError(
-            f"backends.options.rknn.pipeline: expected true or false, got {merged['pipeline']!r}"
-        )
     cores = npu_cores(soc)
     wanted = max(CORE_MASKS[mask].bit_length(), 1)
     if wanted > cores:
         raise BackendError(
-            f"backends.options.rknn.core_mask: {mask} names NPU core {wanted - 1} but {soc} has "
+            f"{OPTIONS_PATH}.core_mask: {mask} names NPU core {wanted - 1} but {soc} has "
             f"{cores} core(s); use auto or a core below {cores}"
         )
-    size = size or cores
+    size = merged["pool_size"] or cores
     if mask == "auto" and cores > 1:
         masks = tuple(1 << (i % cores) for i in range(size))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from coral_inference import hookimpl
-from coral_inference.runtime import hookspecs
 
 from .pipelining import apply_patch  # noqa: F401 - re-exported: pluggy registers this module
 
@@ -24,11 +23,9 @@ def register_commands(cli):
     cli.add_command(rknn)
 
 
-if hasattr(hookspecs, "declare_options"):  # the host's typed options (coral-inference >= 0.2)
+@hookimpl
+def declare_options(declare):
+    """Declare ``backends.options.rknn``: core_mask, pool_size, pipeline."""
+    from .options import OPTIONS, OPTIONS_PATH
 
-    @hookimpl
-    def declare_options(declare):
-        """Declare ``backends.options.rknn``."""
-        from .options import OPTIONS
-
-        declare("backends.options.rknn", OPTIONS)
+    declare(OPTIONS_PATH, OPTIONS)

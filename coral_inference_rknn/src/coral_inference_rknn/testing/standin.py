@@ -17,6 +17,7 @@ from ..backend import RknnBackend
 from ..board import Board
 from ..packaging import rknn_manifest, write_rknn_package
 from ..pipelining import apply_patch  # noqa: F401 - the pipelining patch comes with the backend
+from ..plugin import declare_options  # noqa: F401 - and its options
 from .fake_rknnlite import RKNN_MAGIC, FakeNpu
 
 STANDIN_SOC = "rk3588"
