@@ -15,7 +15,7 @@ pytest.importorskip("coral_inference_rknn", reason="pip install ./coral_inferenc
 pytestmark = pytest.mark.integration
 
 STANDIN = "coral_inference_rknn.testing.standin"
-ONLY = f"local_models,buffer_sink,video_sink,metric_sink,{STANDIN}"
+ONLY = f"local_models,buffer_sink,video_sink,metric_sink,rknn_pipeline,{STANDIN}"
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +115,34 @@ def test_rknn_options_are_typed_config(coral, tmp_path):
     )
     assert bad.returncode == 2
     assert "backends.options.rknn.core_mask" in bad.stderr and "0_1_2" in bad.stderr
+
+
+def test_convert_without_the_toolkit_says_how_to_get_it(coral, tmp_path, rknn_package):
+    result = coral(
+        "rknn",
+        "convert",
+        str(rknn_package),
+        str(tmp_path / "out"),
+        "--target",
+        "rk3588",
+        env={"CORAL_PLUGINS__ONLY": "rknn", "XDG_DATA_HOME": str(tmp_path / "data")},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "rknn-toolkit2 is not installed here" in result.stderr
+    assert (
+        f"coral rknn setup-converter {tmp_path / 'data'}/coral-inference/rknn-toolkit"
+        in result.stderr
+    )
+
+
+def test_pipelining_patch_is_a_switchable_patch(coral):
+    result = coral(
+        "init",
+        "--json",
+        "--set",
+        "patches.rknn_pipeline=false",
+        env={"CORAL_PLUGINS__ONLY": "rknn,rknn_pipeline"},
+    )
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["patches"]["rknn_pipeline"]["status"] == "disabled"

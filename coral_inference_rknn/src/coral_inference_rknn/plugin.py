@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from coral_inference import hookimpl
 
-from .pipelining import apply_patch  # noqa: F401 - re-exported: pluggy registers this module
-
 
 @hookimpl
 def register_backend(register):

@@ -2,8 +2,9 @@
 
 Load it in place of the real plugin, e.g. ``coral run --backend rknn --set
 'plugins.disabled=["rknn"]' --set 'backends.modules=["coral_inference_rknn.testing.standin"]'``:
-the backend named ``rknn`` then runs on a simulated RK3588 (three cores) whose outputs come from
-the package's ONNX twin. :func:`build_standin_package` makes such a package from an ONNX one.
+the backend named ``rknn`` then runs on a simulated RK3588 (three cores, kept busy by the
+``rknn_pipeline`` patch plugin installed with the distribution) whose outputs come from the
+package's ONNX twin. :func:`build_standin_package` makes such a package from an ONNX one.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from coral_inference.models.package import ModelPackage, load_package
 from ..backend import RknnBackend
 from ..board import Board
 from ..packaging import rknn_manifest, write_rknn_package
-from ..pipelining import apply_patch  # noqa: F401 - the pipelining patch comes with the backend
-from ..plugin import declare_options  # noqa: F401 - and its options
+from ..plugin import declare_options  # noqa: F401 - the backend's options come with it
 from .fake_rknnlite import RKNN_MAGIC, FakeNpu
 
 STANDIN_SOC = "rk3588"
