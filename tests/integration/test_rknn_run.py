@@ -146,3 +146,23 @@ def test_pipelining_patch_is_a_switchable_patch(coral):
     assert result.returncode == 0, result.stderr
     state = json.loads(result.stdout)
     assert state["patches"]["rknn_pipeline"]["status"] == "disabled"
+
+
+def test_convert_with_a_python_lacking_the_tool_is_one_json_error(coral, tmp_path, rknn_package):
+    result = coral(
+        "rknn",
+        "convert",
+        str(rknn_package),
+        str(tmp_path / "out"),
+        "--target",
+        "rk3588",
+        "--toolkit-python",
+        "/usr/bin/python3",
+        "--json",
+        env={"CORAL_PLUGINS__ONLY": "rknn"},
+    )
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    error = json.loads(lines[0])["error"]
+    assert "is coral-inference-rknn installed in that environment?" in error

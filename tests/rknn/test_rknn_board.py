@@ -85,7 +85,7 @@ def test_board_report_reads_driver_runtime_and_load(tmp_path):
     debug.mkdir()
     (debug / "version").write_text("RKNPU driver: v0.9.8\n")
     (debug / "load").write_text("NPU load:  Core0: 31%, Core1:  0%, Core2: 12%,\n")
-    report = board_report(board(tmp_path, "rockchip,rk3588"), debug_dir=debug)
+    report = board_report(board(tmp_path, "rockchip,rk3588"), debug_dir=debug, proc_dir=debug)
     assert report["soc"] == "rk3588" and report["npu_cores"] == "3"
     assert report["npu_driver"] == "RKNPU driver: v0.9.8"
     assert report["librknnrt"].startswith("2.3.0 (c949ad889d@2024-11-07T11:35:33) at ")
@@ -94,6 +94,10 @@ def test_board_report_reads_driver_runtime_and_load(tmp_path):
 
 
 def test_board_report_says_why_load_is_unreadable(tmp_path):
-    report = board_report(board(tmp_path, "rockchip,rk3588", lib=False), debug_dir=tmp_path / "x")
+    report = board_report(
+        board(tmp_path, "rockchip,rk3588", lib=False),
+        debug_dir=tmp_path / "x",
+        proc_dir=tmp_path / "y",
+    )
     assert "not readable" in report["npu_load"] and report["librknnrt"] == "not found"
     assert report["status"].startswith("unavailable: librknnrt.so not found")

@@ -28,7 +28,9 @@ LIBRARY_DIRS = (
     Path("/usr/local/lib"),
 )
 NPU_DEBUG_DIR = Path("/sys/kernel/debug/rknpu")
-NPU_DRIVER_VERSION_FILES = (NPU_DEBUG_DIR / "version", Path("/sys/module/rknpu/version"))
+#: Older vendor kernels expose the same files under /proc/debug/rknpu.
+NPU_PROC_DIR = Path("/proc/debug/rknpu")
+NPU_MODULE_VERSION = Path("/sys/module/rknpu/version")
 INSTALL_LITE = "pip install rknn-toolkit-lite2 (aarch64 Linux wheels, Python 3.8-3.12)"
 INSTALL_LIBRKNNRT = (
     "copy librknnrt.so from Rockchip's rknn-toolkit2 release "
@@ -151,20 +153,19 @@ def distribution_version(name: str) -> str | None:
         return None
 
 
-def board_report(board: Board, *, debug_dir: Path = NPU_DEBUG_DIR) -> dict[str, str]:
+def _first_readable(paths: Sequence[Path]) -> str | None:
+    return next((text for text in map(_read_text, paths) if text), None)
+
+
+def board_report(
+    board: Board, *, debug_dir: Path = NPU_DEBUG_DIR, proc_dir: Path = NPU_PROC_DIR
+) -> dict[str, str]:
     """What ``coral doctor`` shows about the NPU: SoC, driver, runtime versions, cores, load."""
     from .soc import npu_cores
 
     status = board.availability()
-    driver = next(
-        (
-            v
-            for v in (_read_text(p) for p in (debug_dir / "version", *NPU_DRIVER_VERSION_FILES))
-            if v
-        ),
-        None,
-    )
-    load = _read_text(debug_dir / "load")
+    driver = _first_readable([debug_dir / "version", proc_dir / "version", NPU_MODULE_VERSION])
+    load = _first_readable([debug_dir / "load", proc_dir / "load"])
     return {
         "soc": board.soc or "not a Rockchip board",
         "npu_cores": str(npu_cores(board.soc)) if board.base_soc else "-",
