@@ -12,6 +12,8 @@ import pytest
 
 from coral_inference.models import DecodeContext, ModelManifest, ModelPackageError, get_decoder
 
+pytestmark = pytest.mark.core
+
 CLASSES = ["person", "car", "dog"]
 INPUT = (256, 192)
 STRIDES = (8, 16, 32)

@@ -6,6 +6,8 @@ import pytest
 
 from coral_inference.models import ModelManifest, ModelPackageError
 
+pytestmark = pytest.mark.core
+
 BASE = {
     "name": "centerface",
     "task": "object-detection",
