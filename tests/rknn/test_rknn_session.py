@@ -190,3 +190,32 @@ def test_session_on_the_twin_matches_onnxruntime(rknn_sample, onnx_sample):
     assert len(npu.live) == 3
     session.close()
     assert not npu.live
+
+
+def test_backend_closes_its_open_sessions_at_shutdown(rknn_sample):
+    npu = FakeNpu(compute="zeros")
+    backend = standin_backend(npu)
+    first = backend.create_session(rknn_sample.weights_path("rknn"), {"pool_size": 2})
+    backend.create_session(rknn_sample.weights_path("rknn"), {})
+    assert len(npu.live) == 5
+    assert backend.close_sessions() == 2
+    assert not npu.live
+    first.close()  # closing again is harmless
+
+
+def test_runtime_shutdown_releases_the_contexts(rknn_sample):
+    import coral_inference
+    from coral_inference.models.inference_models import open_model
+
+    context = coral_inference.init(
+        {
+            "plugins": {"only": ["coral_inference_rknn.testing.standin"]},
+            "backends": {"modules": ["coral_inference_rknn.testing.standin"]},
+        }
+    )
+    try:
+        runner = open_model(rknn_sample.root, context, backend="rknn")
+        assert len(runner.session) == 3 and not runner.session.closed
+    finally:
+        coral_inference.shutdown()
+    assert runner.session.closed and len(runner.session) == 0

@@ -40,6 +40,9 @@ class RknnBackend:
         self.name = name
         self._probe = probe
         self._runtime = runtime
+        #: Open sessions (closed ones are dropped on the next create), released at shutdown even
+        #: when their owner forgot them: an NPU context outlives its Python object otherwise.
+        self._sessions: list[RknnPool] = []
 
     def availability(self) -> Availability:
         return self._probe().availability()
@@ -67,7 +70,7 @@ class RknnBackend:
             )
         layout = manifest.input.layout if manifest is not None else "NHWC"
         settings = resolve(options, soc)
-        return RknnPool(
+        pool = RknnPool(
             self._runtime(),
             weights,
             soc,
@@ -75,6 +78,18 @@ class RknnBackend:
             data_format=layout.lower(),
             pipeline=settings.pipeline,
         )
+        self._sessions = [session for session in self._sessions if not session.closed]
+        self._sessions.append(pool)
+        return pool
+
+    def close_sessions(self) -> int:
+        """Release every context of every session still open (runtime shutdown); returns how
+        many sessions were closed."""
+        sessions, self._sessions = self._sessions, []
+        open_ones = [pool for pool in sessions if not pool.closed]
+        for pool in open_ones:
+            pool.close()
+        return len(open_ones)
 
 
 def _manifest_next_to(weights: Path) -> ModelManifest | None:

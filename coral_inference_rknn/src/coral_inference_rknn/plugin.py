@@ -27,3 +27,13 @@ def declare_options(declare):
     from .options import OPTIONS, OPTIONS_PATH
 
     declare(OPTIONS_PATH, OPTIONS)
+
+
+@hookimpl
+def runtime_stopping(context):
+    """Release the NPU contexts of every RKNN session this runtime's backends opened."""
+    from .backend import RknnBackend
+
+    for adapter in context.backends.values():
+        if isinstance(adapter, RknnBackend):
+            adapter.close_sessions()

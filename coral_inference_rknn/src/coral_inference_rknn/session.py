@@ -161,6 +161,10 @@ class RknnPool:
     def __len__(self) -> int:
         return len(self._contexts)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         if self._closed:
             raise RknnError(f"{self.model} on {self.soc}: the session is closed")

@@ -17,7 +17,7 @@ from coral_inference.models.package import ModelPackage, load_package
 from ..backend import RknnBackend
 from ..board import Board
 from ..packaging import rknn_manifest, write_rknn_package
-from ..plugin import declare_options  # noqa: F401 - the backend's options come with it
+from ..plugin import declare_options, runtime_stopping  # noqa: F401 - as with the real backend
 from .fake_rknnlite import RKNN_MAGIC, FakeNpu
 
 STANDIN_SOC = "rk3588"
