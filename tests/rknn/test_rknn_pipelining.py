@@ -167,3 +167,65 @@ def test_a_real_pipeline_keeps_three_contexts_busy_in_frame_order(tmp_path, rknn
     assert npu.peak_busy == 3
     assert elapsed < 30 * 0.03 * 0.7, elapsed  # serial would be >= 0.9 s
     assert not npu.live
+
+
+@pytest.mark.integration
+def test_a_multiplexed_pipeline_spreads_its_frames_over_the_pool(tmp_path, rknn_sample):
+    """Two sources in one InferencePipeline: each batch's frames run on different contexts."""
+    pytest.importorskip("inference")
+    import cv2
+    from inference.core.interfaces.stream.inference_pipeline import InferencePipeline
+
+    from coral_inference.runtime.patching import Patcher
+    from coral_inference_rknn.pipelining import PIPELINE_CLASS, PipelinePatch
+    from coral_inference_rknn.testing.fake_rknnlite import FakeNpu
+    from coral_inference_rknn.testing.standin import standin_backend
+
+    videos = []
+    for index in range(2):
+        video = tmp_path / f"clip{index}.avi"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+        for i in range(20):
+            writer.write(np.full((48, 64, 3), i * 8 + index, np.uint8))
+        writer.release()
+        videos.append(str(video))
+    npu = FakeNpu(compute="zeros", delay_s=0.03)
+    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    model = SimpleNamespace(runner=SimpleNamespace(session=session))
+
+    def on_video_frame(frames, model):
+        assert len(frames) == 1  # the patch hands each frame of a batch over on its own
+        return [
+            {
+                "frame_id": f.frame_id,
+                "source": f.source_id,
+                "out": model.runner.session.run(np.zeros((1, 4, 4, 3), np.uint8)),
+            }
+            for f in frames
+        ]
+
+    sunk: dict[int, list[int]] = {0: [], 1: []}
+
+    def sink(predictions, frames):
+        for prediction, frame in zip(predictions, frames, strict=True):
+            if frame is not None:
+                assert prediction["source"] == frame.source_id
+                sunk[frame.source_id].append(prediction["frame_id"])
+
+    patch = PipelinePatch()
+    patcher = Patcher(patch.name)
+    patch.install(patcher, {PIPELINE_CLASS: InferencePipeline}, None)
+    try:
+        pipeline = InferencePipeline.init_with_custom_logic(
+            video_reference=videos,
+            on_video_frame=partial(on_video_frame, model=model),
+            on_prediction=sink,
+        )
+        pipeline.start()
+        pipeline.join()
+    finally:
+        patcher.undo()
+        session.close()
+    for source in (0, 1):
+        assert sunk[source] == sorted(sunk[source]) and len(sunk[source]) >= 15
+    assert npu.peak_busy >= 2
