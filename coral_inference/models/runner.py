@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -93,28 +94,41 @@ class ModelRunner:
         max_detections: int | None = None,
     ) -> list[Detections]:
         """:meth:`predict` for several frames, in order, batching up to ``max_batch`` frames
-        whose tensors share a shape into one session call."""
+        whose tensors share a shape into one session call. A session advertising
+        ``max_in_flight > 1`` (a pool of NPU contexts) gets that many calls at once."""
         prepared = [prepare(image, self.manifest.input) for image in images]
         results: list[Detections | None] = [None] * len(prepared)
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, (tensor, _) in enumerate(prepared):
             groups.setdefault(tensor.shape, []).append(index)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.max_batch):
-                chunk = indices[start : start + self.max_batch]
-                if len(chunk) == 1:
-                    batch = prepared[chunk[0]][0]
-                else:
-                    batch = np.concatenate([prepared[i][0] for i in chunk])
-                outputs = self.session.run(batch)
-                for row, index in enumerate(chunk):
-                    results[index] = self._decode_one(
-                        [out[row : row + 1] for out in outputs],
-                        prepared[index][1],
-                        confidence,
-                        iou,
-                        max_detections,
-                    )
+        chunks = [
+            indices[start : start + self.max_batch]
+            for indices in groups.values()
+            for start in range(0, len(indices), self.max_batch)
+        ]
+
+        def run(chunk: list[int]) -> None:
+            if len(chunk) == 1:
+                batch = prepared[chunk[0]][0]
+            else:
+                batch = np.concatenate([prepared[i][0] for i in chunk])
+            outputs = self.session.run(batch)
+            for row, index in enumerate(chunk):
+                results[index] = self._decode_one(
+                    [out[row : row + 1] for out in outputs],
+                    prepared[index][1],
+                    confidence,
+                    iou,
+                    max_detections,
+                )
+
+        in_flight = getattr(self.session, "max_in_flight", 1)
+        if isinstance(in_flight, int) and in_flight > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(min(in_flight, len(chunks))) as executor:
+                list(executor.map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
         return results  # type: ignore[return-value]  # every slot is filled above
 
     def close(self) -> None:

@@ -219,3 +219,24 @@ def test_runtime_shutdown_releases_the_contexts(rknn_sample):
     finally:
         coral_inference.shutdown()
     assert runner.session.closed and len(runner.session) == 0
+
+
+def test_a_batch_of_images_runs_on_every_context_at_once(rknn_sample):
+    """The HTTP API hands a model several images in one call: they share the pool."""
+    from coral_inference.models.runner import ModelRunner
+
+    npu = FakeNpu(delay_s=0.05)
+    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    runner = ModelRunner(rknn_sample, session)
+    from skimage import data
+
+    astronaut = np.ascontiguousarray(data.astronaut()[..., ::-1])
+    frames = [np.roll(astronaut, 40 * i, axis=1) for i in range(6)]
+    expected = [runner.predict(frame) for frame in frames]
+    npu.peak_busy = 0
+    got = runner.predict_batch(frames)
+    runner.close()
+    assert npu.peak_busy == 3
+    assert all(len(found) >= 1 for found in expected)  # the face, wherever it was rolled to
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a.xyxy, b.xyxy)
