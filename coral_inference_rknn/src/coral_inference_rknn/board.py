@@ -18,7 +18,14 @@ from pathlib import Path
 
 from coral_inference.runtime.backends import Availability
 
-from .soc import DEVICE_TREE_COMPATIBLE, SUPPORTED_SOCS, base_soc, compatible_strings, rockchip_soc
+from .soc import (
+    DEVICE_TREE_COMPATIBLE,
+    SUPPORTED_SOCS,
+    base_soc,
+    compatible_strings,
+    npu_cores,
+    rockchip_soc,
+)
 
 LIBRKNNRT = "librknnrt.so"
 LIBRARY_DIRS = (
@@ -161,8 +168,6 @@ def board_report(
     board: Board, *, debug_dir: Path = NPU_DEBUG_DIR, proc_dir: Path = NPU_PROC_DIR
 ) -> dict[str, str]:
     """What ``coral doctor`` shows about the NPU: SoC, driver, runtime versions, cores, load."""
-    from .soc import npu_cores
-
     status = board.availability()
     driver = _first_readable([debug_dir / "version", proc_dir / "version", NPU_MODULE_VERSION])
     load = _first_readable([debug_dir / "load", proc_dir / "load"])
