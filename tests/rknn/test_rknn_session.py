@@ -240,3 +240,19 @@ def test_a_batch_of_images_runs_on_every_context_at_once(rknn_sample):
     assert all(len(found) >= 1 for found in expected)  # the face, wherever it was rolled to
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a.xyxy, b.xyxy)
+
+
+def test_the_rknn_files_own_target_wins_over_the_manifest(rknn_sample, tmp_path):
+    """A .rknn copied over by hand: its toolkit trailer names rk3566, the manifest rk3588."""
+    import shutil
+
+    from coral_inference_rknn.backend import rknn_file_target
+
+    package = tmp_path / "pkg"
+    shutil.copytree(rknn_sample.root, package)
+    weights = package / "model.rknn"
+    weights.write_bytes(weights.read_bytes() + b'{"target_platform":["rk3566"],"version":"2.5.0"}')
+    assert rknn_file_target(weights) == "rk3566"
+    with pytest.raises(BackendError, match="built for rk3566 but this board is rk3588"):
+        standin_backend().create_session(weights, {})
+    assert standin_backend(soc="rk3568").create_session(weights, {}).soc == "rk3568"

@@ -63,6 +63,9 @@ def test_centerface_fp16_agrees_with_onnxruntime(toolkit, sample_package, face_i
     assert package.manifest.rknn.toolkit_version == "2.5.0"
     assert package.manifest.input.dtype == "uint8" and package.manifest.input.layout == "NHWC"
     assert package.weights_path("rknn").read_bytes()[:4] == b"RKNN"
+    from coral_inference_rknn.backend import rknn_file_target
+
+    assert rknn_file_target(package.weights_path("rknn")) == "rk3588"  # the board checks this
 
 
 def test_centerface_int8_agrees_with_onnxruntime(toolkit, sample_package, face_images, tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,29 @@ from .session import RknnPool, RuntimeFactory, rknnlite_factory
 from .soc import runs_on
 
 log = logging.getLogger(__name__)
+
+#: rknn-toolkit2 ends a ``.rknn`` with a JSON trailer naming the SoC it was built for.
+_TARGET = re.compile(rb'"target_platform"\s*:\s*(\[[^\]]*\])')
+_TRAILER_BYTES = 1 << 20
+
+
+def rknn_file_target(path: Path) -> str | None:
+    """The SoC named in the ``.rknn`` file's own metadata, or None if it names none."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - _TRAILER_BYTES))
+            tail = file.read()
+    except OSError:
+        return None
+    match = _TARGET.search(tail)
+    if match is None:
+        return None
+    try:
+        targets = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return str(targets[0]).lower() if targets else None
 
 
 class RknnBackend:
@@ -58,7 +83,9 @@ class RknnBackend:
             raise BackendError(f"backend {self.name!r} is not available here: {status.reason}")
         soc = board.soc or ""
         manifest = _manifest_next_to(weights)
-        target = manifest.rknn.target if manifest is not None and manifest.rknn else None
+        target = rknn_file_target(weights) or (
+            manifest.rknn.target if manifest is not None and manifest.rknn else None
+        )
         if target is None:
             log.warning(
                 "%s: the manifest names no rknn.target; assuming it was built for %s", weights, soc
