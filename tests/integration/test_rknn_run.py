@@ -11,7 +11,8 @@ import pytest
 from face_video import iou, make_face_video
 from test_coral_run import run_args
 
-pytest.importorskip("coral_inference_rknn", reason="pip install ./coral_inference_rknn")
+# the module, not the name: the source folder coral_inference_rknn/ imports as a namespace
+pytest.importorskip("coral_inference_rknn.backend", reason="pip install ./coral_inference_rknn")
 pytestmark = pytest.mark.integration
 
 STANDIN = "coral_inference_rknn.testing.standin"

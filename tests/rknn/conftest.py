@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("coral_inference_rknn", reason="pip install ./coral_inference_rknn")
+# the module, not the name: the source folder coral_inference_rknn/ imports as a namespace
+pytest.importorskip("coral_inference_rknn.backend", reason="pip install ./coral_inference_rknn")
 
 
 @pytest.fixture(scope="session")
