@@ -68,6 +68,40 @@ def test_the_source_is_read_at_most_depth_items_ahead():
     assert delivered == list(range(20))
 
 
+def test_a_slow_live_source_gets_each_result_without_waiting_for_later_frames():
+    """Frames every 40 ms, 5 ms of work: each result comes right after its own frame."""
+    pulled_at = {}
+
+    def live_source():
+        for i in range(8):
+            time.sleep(0.04)
+            pulled_at[i] = time.perf_counter()
+            yield i
+
+    def work(i):
+        time.sleep(0.005)
+        return i
+
+    waits = []
+    with OrderedPipeline(work, 3) as pipeline:
+        for item, _ in pipeline.map(live_source()):
+            waits.append(time.perf_counter() - pulled_at[item])
+    assert max(waits) < 0.035, waits  # waiting for 2 later frames would be >= 80 ms
+
+
+def test_a_failing_source_raises_after_the_frames_before_it():
+    def source():
+        yield from range(3)
+        raise OSError("camera unplugged")
+
+    delivered = []
+    with OrderedPipeline(lambda i: i, 3) as pipeline:
+        with pytest.raises(OSError, match="camera unplugged"):
+            for item, _ in pipeline.map(source()):
+                delivered.append(item)
+    assert delivered == [0, 1, 2]
+
+
 def test_an_error_arrives_in_order_and_in_flight_work_is_awaited():
     finished = []
 

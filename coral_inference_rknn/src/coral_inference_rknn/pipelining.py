@@ -14,7 +14,9 @@ the loop only once its predictions are ready, which ``on_video_frame`` then retu
 
 * up to ``max_in_flight`` frames are being inferred at once, each on its own context (the pool
   hands a free context to each call);
-* predictions reach the sinks in exactly the order the frames came from the source;
+* predictions reach the sinks in exactly the order the frames came from the source, each as
+  soon as it and the ones before it are done (a reader thread pulls the source, so a live
+  camera's frame never waits for the frames after it);
 * memory is bounded: the read-ahead never holds more than ``max_in_flight`` frames, and a source
   that produces faster than the NPU waits in ``inference``'s own bounded frame buffer;
 * an error in any frame ends the loop as it would have without the patch (after the frames
@@ -27,9 +29,11 @@ runs the original loop unchanged.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from coral_inference import hookimpl
@@ -47,8 +51,10 @@ PIPELINE_CLASS = "inference.core.interfaces.stream.inference_pipeline:InferenceP
 class OrderedPipeline(Generic[Item, Result]):
     """Apply ``fn`` to items on ``depth`` worker threads, yielding ``(item, result)`` in order.
 
-    At most ``depth`` calls are in flight; the next item is pulled from the source only when a
-    slot is free, so at most ``depth`` items are held.
+    A reader thread pulls items from the source only while fewer than ``depth`` are taken (in
+    flight or being handed over), so at most ``depth`` items are held and ``depth`` calls run at
+    once. Each result is yielded as soon as it and the ones before it are done: a live source
+    that delivers frames slowly adds no latency waiting for the frames after it.
     """
 
     def __init__(self, fn: Callable[[Item], Result], depth: int) -> None:
@@ -59,22 +65,50 @@ class OrderedPipeline(Generic[Item, Result]):
         self._executor = ThreadPoolExecutor(depth, thread_name_prefix="coral-rknn-frame")
 
     def map(self, items: Iterable[Item]) -> Iterator[tuple[Item, Result]]:
-        pending: deque[tuple[Item, Future[Result]]] = deque()
+        slots = threading.Semaphore(self.depth)
+        handoff: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def read() -> None:
+            source = iter(items)
+            try:
+                while True:
+                    slots.acquire()
+                    if stop.is_set():
+                        return
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        handoff.put((True, None))
+                        return
+                    handoff.put((False, (item, self._executor.submit(self.fn, item))))
+            except BaseException as exc:  # noqa: BLE001 - the source's error, re-raised in order
+                handoff.put((True, exc))
+
+        reader = threading.Thread(target=read, name="coral-rknn-read", daemon=True)
+        reader.start()
         try:
-            for item in items:
-                pending.append((item, self._executor.submit(self.fn, item)))
-                if len(pending) >= self.depth:
-                    done, future = pending.popleft()
-                    yield done, future.result()
-            while pending:
-                done, future = pending.popleft()
-                yield done, future.result()
+            while True:
+                finished, payload = handoff.get()
+                if finished:
+                    if payload is not None:
+                        raise payload
+                    return
+                item, future = payload
+                try:
+                    yield item, future.result()
+                finally:
+                    slots.release()
         finally:
-            for _, future in pending:
-                future.cancel()
-            for _, future in pending:
-                if not future.cancelled():
-                    future.exception()  # wait for it; its error was superseded by ours
+            stop.set()
+            slots.release()  # wake a reader waiting for a slot, so that it sees ``stop``
+            while True:
+                try:
+                    finished, payload = handoff.get_nowait()
+                except queue.Empty:
+                    break
+                if not finished and not payload[1].cancel():
+                    payload[1].exception()  # wait for it; its error was superseded by ours
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
