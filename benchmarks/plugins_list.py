@@ -75,6 +75,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         make_plugins(Path(tmp), args.plugins)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORAL_")}
+        # As on a user's machine: byte-code caches written and used (this sandbox sets
+        # PYTHONDONTWRITEBYTECODE, which makes every run compile every module again).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPATH"] = tmp + os.pathsep + env.get("PYTHONPATH", "")
         listed = json.loads(
             subprocess.run(
