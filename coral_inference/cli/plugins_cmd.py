@@ -50,8 +50,11 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
             f"{r.distribution or '-'} {r.version or ''}".strip(),
             r.status,
             ",".join(r.hooks) or "-",
+            ",".join(r.requires) or "-",
+            r.description or "-",
             r.reason or "-",
         ]
         for r in records
     ]
-    click.echo(table(rows, ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REASON"]))
+    headers = ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REQUIRES", "DESCRIPTION"]
+    click.echo(table(rows, [*headers, "REASON"]))

@@ -10,6 +10,7 @@ from coral_inference.models.decoders import DecoderRegistry
 from coral_inference.runtime import compat, patching
 from coral_inference.runtime.backends import BackendAdapter, select_backend
 from coral_inference.runtime.config import RuntimeDescriptor
+from coral_inference.runtime.plugin_spec import with_seed_names
 from coral_inference.runtime.plugins import PluginManager, PluginRecord
 from coral_inference.services.runtime_services import RuntimeServices
 
@@ -62,6 +63,9 @@ class RuntimeContext:
 
     @property
     def state(self) -> dict[str, Any]:
+        return with_seed_names(self._state())  # + plugins_loaded/patches_enabled/backends_enabled
+
+    def _state(self) -> dict[str, Any]:
         return {
             "platform": self.platform,
             "versions": {

@@ -31,6 +31,9 @@ from coral_inference.runtime.options import Section
 from coral_inference.runtime.patching import PatchContext, PatchRecord
 from coral_inference.runtime.schema import PluginOptions, declarable
 
+# The original guide's PluginSpec factories (re-exported: its plugins import it from here).
+from coral_inference.runtime.plugin_spec import PluginSpec, plugin_from_entry_point
+
 if TYPE_CHECKING:
     import click
 
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from coral_inference.runtime.config import RuntimeDescriptor
 
 log = logging.getLogger(__name__)
+__all__ = ["PluginManager", "PluginRecord", "PluginFilter", "PluginSpec", "GROUPS"]
 
 GROUPS: dict[str, str] = {
     "backends": "coral_inference.backends",
@@ -74,6 +78,7 @@ class PluginRecord:
     reason: str = ""
     hooks: list[str] = field(default_factory=list)
     requires: list[str] = field(default_factory=list)
+    description: str = ""
 
     @property
     def label(self) -> str:
@@ -248,6 +253,9 @@ class PluginManager:
                 f"fix or uninstall {record.distribution or record.name!r}, or disable it"
             )
             log.debug("%s failed to import: %s", record.label, exc)
+            return
+        plugin = plugin_from_entry_point(plugin, record)  # a PluginSpec factory -> plugin object
+        if plugin is None:
             return
         try:
             self.pm.register(plugin, name=record.name)

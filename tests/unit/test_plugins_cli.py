@@ -26,8 +26,12 @@ FIXTURES = {
 }
 #: Plugins that load but fail inside a hook at init.
 FAIL_AT_INIT = ("fixture_hook_raises", "fixture_decoders_clash")
+#: The original guide's PluginSpec fixtures that are not loadable (tests/unit/test_plugin_spec.py).
+GUIDE_BROKEN = ("guide_future_core", "guide_activate_false")
 BROKEN = ",".join(
-    n for n in [*FIXTURES, *FAIL_AT_INIT] if FIXTURES.get(n, ("failed",))[0] != "loaded"
+    n
+    for n in [*FIXTURES, *FAIL_AT_INIT, *GUIDE_BROKEN]
+    if FIXTURES.get(n, ("failed",))[0] != "loaded"
 )
 
 
@@ -62,6 +66,8 @@ def test_plugins_list_text_and_group(coral):
         "DISTRIBUTION",
         "STATUS",
         "HOOKS",
+        "REQUIRES",
+        "DESCRIPTION",
         "REASON",
     ]
 
@@ -107,9 +113,10 @@ def test_init_reports_hook_failure_and_strict_exits_nonzero(coral):
         "coral_inference.models.decoders.decode_yolov8"
     ) in plugins["fixture_decoders_clash"]["reason"]
     assert "fixture_boxes" in state["decoders"]
-    assert len(state["problems"]) == 8
+    # + the original guide's: one incompatible, one failed (the plugin and its patch)
+    assert len(state["problems"]) == 11
     strict = coral("init", "--strict")
-    assert strict.returncode == 1 and "8 problem(s)" in strict.stderr
+    assert strict.returncode == 1 and "11 problem(s)" in strict.stderr
     assert "Traceback" not in strict.stderr
     via_config = coral("init", "--set", "strict=true")
     assert via_config.returncode == 1

@@ -1,0 +1,1 @@
+"""A PluginSpec plugin as the original guide shows (activate_false)."""

@@ -1,0 +1,1 @@
+"""A PluginSpec plugin as the original guide shows (future_core)."""

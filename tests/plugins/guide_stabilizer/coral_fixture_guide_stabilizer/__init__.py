@@ -1,0 +1,1 @@
+"""A plugin written exactly as the original publishing guide shows (compatible)."""
