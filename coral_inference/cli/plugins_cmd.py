@@ -58,3 +58,34 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
     ]
     headers = ["NAME", "GROUP", "DISTRIBUTION", "STATUS", "HOOKS", "REQUIRES", "DESCRIPTION"]
     click.echo(table(rows, [*headers, "REASON"]))
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["backend", "patch", "workflow", "service"]),
+    required=True,
+    help="What the plugin adds.",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where the project directory is created.",
+)
+def new_plugin(name: str, kind: str, directory: str) -> None:
+    """Write a ready-to-install plugin project NAME (pyproject, hooks, README, a test)."""
+    from coral_inference.app.scaffold import ScaffoldError, create
+
+    try:
+        skeleton = create(name, kind, directory)
+    except (ScaffoldError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(f"created {skeleton.root} ({kind} plugin {skeleton.plugin!r}):")
+    for relative in skeleton.files:
+        click.echo(f"  {relative}")
+    click.echo(f"next: pip install -e '{skeleton.root}[test]' && pytest {skeleton.root}")

@@ -1,0 +1,91 @@
+"""``coral plugins new``: every kind of skeleton installs into a fresh virtual environment and
+its own test passes there, unedited.
+
+One environment (the core from this checkout with its ``demo`` extra, ``inference-cpu``) holds
+all four skeletons; pip's cache makes it a couple of minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from coral_inference.app.scaffold import KINDS, ScaffoldError, create
+
+REPO = Path(__file__).resolve().parents[2]
+INFERENCE = "inference-cpu[http]==0.54.1"
+
+pytestmark = pytest.mark.integration
+
+
+def _run(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def skeletons(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("skeletons")
+    return {kind: create(f"my-{kind}", kind, root).root for kind in KINDS}
+
+
+@pytest.fixture(scope="module")
+def fresh_python(tmp_path_factory, skeletons) -> Path:
+    """A new venv (no system site-packages) with the core, inference and the skeletons."""
+    env_dir = tmp_path_factory.mktemp("fresh-venv")
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
+    _run([*pip, f"{REPO}[demo,test]", INFERENCE, "psutil"], timeout=900)
+    _run([*pip, *(str(path) for path in skeletons.values())], timeout=600)
+    return python
+
+
+def test_generated_files_are_filled_in(skeletons):
+    for kind, root in skeletons.items():
+        for path in root.rglob("*"):
+            if path.is_file():
+                text = path.read_text()
+                assert "$" not in text.replace("$steps", "").replace("$inputs", ""), (kind, path)
+        assert (root / "pyproject.toml").read_text().count("coral_inference.") == 1
+
+
+def test_bad_name_kind_or_existing_directory_is_one_clear_error(tmp_path, coral):
+    with pytest.raises(ScaffoldError, match="lower-case"):
+        create("My Plugin", "patch", tmp_path)
+    with pytest.raises(ScaffoldError, match="--kind 'chip'"):
+        create("x", "chip", tmp_path)
+    create("dup", "patch", tmp_path)
+    result = coral("plugins", "new", "dup", "--kind", "patch", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_skeleton_is_listed_loaded_and_its_test_passes(kind, skeletons, fresh_python):
+    plugin = f"my_{kind}"
+    listed = _run(
+        [str(fresh_python), "-m", "coral_inference.cli", "plugins", "list", "--json"], timeout=120
+    ).stdout
+    (record,) = [r for r in json.loads(listed) if r["name"] == plugin]
+    assert record["status"] == "loaded", record
+    tests = skeletons[kind] / "tests"
+    result = _run(
+        [str(fresh_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        timeout=300,
+        cwd=skeletons[kind],
+    )
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+
+
+def test_cli_writes_the_skeleton(coral, tmp_path):
+    result = coral("plugins", "new", "shelf-counter", "--kind", "workflow", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "coral-shelf-counter"
+    assert (root / "src" / "coral_shelf_counter" / "block.py").is_file()
+    assert 'shelf_counter = "coral_shelf_counter.plugin"' in (root / "pyproject.toml").read_text()
