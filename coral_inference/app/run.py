@@ -47,6 +47,8 @@ class RunRequest:
     demo: bool = False
     preview: str | None = None
     progress: bool = False
+    #: ``--workflow SPEC.json``: run that workflow instead of the bare model (run_workflow.py).
+    workflow: Path | None = None
 
 
 @dataclass
@@ -64,6 +66,7 @@ class RunSummary:
     recording: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    workflow: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class RunSummary:
             "source": self.source,
             "interrupted": self.interrupted,
             "problems": self.problems,
+            "workflow": self.workflow,
         }
 
 
@@ -140,6 +144,8 @@ def _resolve_model(
         configured = sorted(config.section("models"))
         if len(configured) == 1:
             return configured[0], []
+        if request.workflow is not None:  # the workflow names its own models
+            return "", []
         raise RunError(
             "say which model to run: --model PACKAGE_DIR (or a models.<id> from the "
             "config), or --demo for the bundled sample"
@@ -261,6 +267,10 @@ def run(request: RunRequest) -> RunSummary:
     if source is None:
         raise RunError("say what to run on: --source VIDEO|URL|CAMERA_INDEX (or --demo)")
     video_reference = parse_source(source)
+    if request.workflow is not None:  # a bad spec is one error before anything starts
+        from coral_inference.app.run_workflow import load_spec
+
+        load_spec(request.workflow)
     model_id, model_overrides = _resolve_model(request, base, sample_dir)
     overrides = [*_output_overrides(base, output_dir), *model_overrides, *request.overrides]
     if request.backend:
@@ -273,11 +283,11 @@ def run(request: RunRequest) -> RunSummary:
     summary.problems = context.problems()
     sinks = {name for name in ("video_sink", "metric_sink") if context.is_patch_enabled(name)}
     try:
-        package_path = config.get(f"models.{model_id}")
         from coral_inference.models.package import load_package
 
-        package = load_package(package_path)
-        summary.backend = context.get_backend(request.backend, formats=package.formats).name
+        package = load_package(config.get(f"models.{model_id}")) if model_id else None
+        formats = package.formats if package is not None else None
+        summary.backend = context.get_backend(request.backend, formats=formats).name
         _drive(context, request, model_id, package, video_reference, summary)
     finally:
         coral_inference.shutdown()
@@ -295,7 +305,6 @@ def _drive(
 ) -> None:
     from inference import InferencePipeline
 
-    thresholds = package.manifest.thresholds
     predictions_file = None
     if request.save_predictions is not None:
         request.save_predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -309,15 +318,25 @@ def _drive(
             lambda: pipeline.terminate(),
             request.progress,
         )
+        if request.workflow is not None:
+            from coral_inference.app import run_workflow
+
+            collector = run_workflow.LastOutputs(request.workflow, collector)
+            summary.workflow = collector.summary
         with pipeline_name(PIPELINE_ID):
-            pipeline = InferencePipeline.init(
-                video_reference=video_reference,
-                model_id=model_id,
-                on_prediction=collector,
-                confidence=thresholds.confidence,
-                iou_threshold=thresholds.iou,
-                max_detections=thresholds.max_detections,
-            )
+            if request.workflow is not None:
+                spec = run_workflow.load_spec(request.workflow)
+                pipeline = run_workflow.init_pipeline(video_reference, spec, model_id, collector)
+            else:
+                thresholds = package.manifest.thresholds
+                pipeline = InferencePipeline.init(
+                    video_reference=video_reference,
+                    model_id=model_id,
+                    on_prediction=collector,
+                    confidence=thresholds.confidence,
+                    iou_threshold=thresholds.iou,
+                    max_detections=thresholds.max_detections,
+                )
         preview = _start_preview(request.preview, PIPELINE_ID, context)
         try:
             pipeline.start(use_main_thread=False)

@@ -49,6 +49,12 @@ from coral_inference.cli.common import config_options, echo_json, friendly_error
     metavar="HOST:PORT",
     help="Serve a live WebRTC preview while running.",
 )
+@click.option(
+    "--workflow",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run this workflow specification (JSON) instead of the bare model.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option(
     "--demo", is_flag=True, help="Fill in the sample model and video for what is not given."
@@ -67,6 +73,7 @@ def run(
     preview,
     as_json,
     demo,
+    workflow,
 ) -> None:
     """Run a local model on a video source inside inference's InferencePipeline.
 
@@ -92,6 +99,7 @@ def run(
         demo=demo,
         preview=preview,
         progress=not as_json and sys.stderr.isatty(),
+        workflow=workflow,
     )
     try:
         summary = run_job(request).to_dict()

@@ -74,8 +74,7 @@ class PredictionBoxes:
     def __init__(self, predictions: dict[str, Any] | None) -> None:
         import numpy as np
 
-        rows = (predictions or {}).get("predictions") or []
-        boxes = [r for r in rows if isinstance(r, dict) and "x" in r and "width" in r]
+        boxes = [r for r in _rows(predictions) if isinstance(r, dict) and "x" in r and "width" in r]
         centres = np.array([[b["x"], b["y"], b["width"], b["height"]] for b in boxes], np.float32)
         centres = centres.reshape(-1, 4)
         half = centres[:, 2:] / 2
@@ -88,9 +87,17 @@ class PredictionBoxes:
         return len(self.confidence)
 
 
+def _rows(predictions: dict[str, Any] | None) -> list[Any]:
+    """The detection rows of a model result, or of a workflow result whose serialised
+    ``predictions`` output is itself ``{"image": ..., "predictions": [...]}``."""
+    rows = (predictions or {}).get("predictions") if isinstance(predictions, dict) else None
+    if isinstance(rows, dict):
+        rows = rows.get("predictions")
+    return rows if isinstance(rows, list) else []
+
+
 def detection_count(predictions: dict[str, Any] | None) -> int:
-    rows = (predictions or {}).get("predictions")
-    return len(rows) if isinstance(rows, list) else 0
+    return len(_rows(predictions))
 
 
 class _Tap:

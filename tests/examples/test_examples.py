@@ -45,6 +45,12 @@ EXAMPLES = {
         "patches",
         ["apply_patch"],
     ),
+    "line_counter": (
+        "coral-example-line-counter",
+        "line_counter",
+        "workflows",
+        ["register_workflow_block"],
+    ),
 }
 BLOCK_TYPE = "coral/detection_count@v1"
 RENDER_BOXES = "inference.core.interfaces.stream.sinks:render_boxes"

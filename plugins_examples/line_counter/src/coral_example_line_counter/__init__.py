@@ -1,0 +1,1 @@
+"""Example coral-inference plugin: line crossing counts per video and per line, bounded state."""
