@@ -2,7 +2,7 @@
 its own test passes there, unedited.
 
 One environment (the core from this checkout with its ``demo`` extra, ``inference-cpu``) holds
-all four skeletons; pip's cache makes it a couple of minutes.
+all four skeletons and the ``plugins_examples``; pip's cache makes it a few minutes.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def fresh_python(tmp_path_factory, skeletons) -> Path:
     python = env_dir / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
     _run([*pip, f"{REPO}[demo,test]", INFERENCE, "psutil"], timeout=900)
-    _run([*pip, *(str(path) for path in skeletons.values())], timeout=600)
+    examples = sorted(p for p in (REPO / "plugins_examples").iterdir() if p.is_dir())
+    _run([*pip, *(str(path) for path in [*skeletons.values(), *examples])], timeout=600)
     return python
 
 
@@ -81,6 +82,16 @@ def test_skeleton_is_listed_loaded_and_its_test_passes(kind, skeletons, fresh_py
         cwd=skeletons[kind],
     )
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+
+
+def test_examples_install_from_their_folders_and_load(fresh_python):
+    listed = _run(
+        [str(fresh_python), "-m", "coral_inference.cli", "plugins", "list", "--json"], timeout=120
+    ).stdout
+    records = {r["name"]: r for r in json.loads(listed)}
+    for name in ("opencv_dnn", "detection_count", "frame_stamp", "line_counter"):
+        assert records[name]["status"] == "loaded", records[name]
+        assert records[name]["distribution"].startswith("coral-example-")
 
 
 def test_cli_writes_the_skeleton(coral, tmp_path):
