@@ -146,13 +146,12 @@ def register_backend(register: Callable[[BackendAdapter], None]) -> None:
     register(${class_name}Backend())
 
 
-# optionalhook: also loads on a coral-inference that predates typed options.
-@hookimpl(optionalhook=True)
+@hookimpl
 def declare_options(declare: Callable[[str, Section], None]) -> None:
     """Declare ``backends.options.$plugin``: validated, defaulted, parsed from env/--set."""
-    from $package.backend import OPTIONS
+    from $package.backend import OPTIONS, OPTIONS_PATH
 
-    declare("backends.options.$plugin", OPTIONS)
+    declare(OPTIONS_PATH, OPTIONS)
 ''',
     "patch": '''"""The module the `$plugin` entry point names: hook implementations only."""
 
@@ -174,8 +173,7 @@ def apply_patch(context):
     return context.apply(${class_name}Patch())
 
 
-# optionalhook: also loads on a coral-inference that predates typed options.
-@hookimpl(optionalhook=True)
+@hookimpl
 def declare_options(declare: Callable[[str, Section], None]) -> None:
     """Declare the settings beside ``patches.$plugin.enabled``."""
     from $package.patch import OPTIONS
@@ -227,8 +225,7 @@ def runtime_stopping(context):
     StatusWriter.stop_for(context)
 
 
-# optionalhook: also loads on a coral-inference that predates typed options.
-@hookimpl(optionalhook=True)
+@hookimpl
 def declare_options(declare: Callable[[str, Section], None]) -> None:
     """Declare ``services.$plugin``."""
     from $package.service import OPTIONS
@@ -251,16 +248,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from coral_inference.runtime.backends import Availability, merge_options
+from coral_inference.runtime.backends import Availability
+from coral_inference.runtime.config import check_section
 from coral_inference.runtime.options import Option, Section
 
 #: The runtime this backend drives.
 RUNTIME_MODULE = "onnxruntime"
+OPTIONS_PATH = "backends.options.$plugin"
 OPTIONS = Section(
     "the $plugin backend",
     {"threads": Option("int", 0, "intra-op threads (0: the runtime decides)", minimum=0)},
 )
-DEFAULTS = {key: option.default for key, option in OPTIONS.keys.items()}
 
 
 class ${class_name}Session:
@@ -295,8 +293,10 @@ class ${class_name}Backend:
         return Availability(True, f"{RUNTIME_MODULE} found")
 
     def create_session(self, weights: Path, options: Mapping[str, Any]) -> ${class_name}Session:
-        merged = merge_options(self.name, options, DEFAULTS)
-        return ${class_name}Session(Path(weights), int(merged["threads"]))
+        # The runtime hands over backends.options.$plugin checked and defaulted; check again for
+        # callers that build the mapping themselves.
+        checked = check_section(OPTIONS_PATH, OPTIONS, options)
+        return ${class_name}Session(Path(weights), int(checked["threads"]))
 ''',
     "patch": '''"""The `$plugin` patch: logs how many detections every N-th rendered frame had.
 
@@ -492,7 +492,9 @@ from coral_inference.models.inference_models import open_model
 def test_backend_is_registered_and_detects_the_sample_face(
     coral_runtime, coral_sample_model, coral_sample_frames
 ):
-    context = coral_runtime({"plugins": {"only": ["$plugin"]}})
+    context = coral_runtime(
+        {"plugins": {"only": ["$plugin"]}, "backends": {"options": {"$plugin": {"threads": 1}}}}
+    )
     assert context.state["backends"]["$plugin"]["available"], context.state["backends"]
     assert context.get_backend("$plugin").name == "$plugin"
     with open_model(coral_sample_model, context, backend="$plugin") as runner:
@@ -513,8 +515,11 @@ def test_patch_reverts_identity_equal(coral_assert_patch_reverts):
 
 def test_patch_is_applied_by_the_runtime(coral_runtime):
     original = import_object(RENDER_BOXES)
-    context = coral_runtime({"plugins": {"only": ["$plugin"]}})
+    context = coral_runtime(
+        {"plugins": {"only": ["$plugin"]}, "patches": {"$plugin": {"every": 5}}}
+    )
     assert context.is_patch_enabled("$plugin"), context.state["patches"]
+    assert context.config.get("patches.$plugin.every") == 5
     assert import_object(RENDER_BOXES).__wrapped__ is original
 ''',
     "workflow": '''"""`coral/$plugin@v1` in inference's execution engine."""
@@ -562,12 +567,16 @@ import json
 import coral_inference
 
 
-def test_service_writes_state_while_running(coral_runtime, coral_output_dir, monkeypatch):
-    monkeypatch.chdir(coral_output_dir)  # the default path is relative
-    context = coral_runtime({"plugins": {"only": ["$plugin"]}})
+def test_service_writes_state_while_running(coral_runtime, coral_output_dir):
+    written = coral_output_dir / "state.json"
+    context = coral_runtime(
+        {
+            "plugins": {"only": ["$plugin"]},
+            "services": {"$plugin": {"path": str(written), "interval_seconds": 0.5}},
+        }
+    )
     (record,) = [p for p in context.plugins if p.name == "$plugin"]
     assert record.status == "loaded", record.reason
-    written = coral_output_dir / "coral-output" / "$plugin.json"
     assert json.loads(written.read_text())["platform"] == "cpu"
     coral_inference.shutdown()
     state = json.loads(written.read_text())  # the last write, at shutdown

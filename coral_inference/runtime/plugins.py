@@ -29,10 +29,10 @@ from coral_inference.runtime.backends import BackendAdapter
 from coral_inference.runtime.enums import TextEnum
 from coral_inference.runtime.options import Section
 from coral_inference.runtime.patching import PatchContext, PatchRecord
-from coral_inference.runtime.schema import PluginOptions, declarable
 
 # The original guide's PluginSpec factories (re-exported: its plugins import it from here).
 from coral_inference.runtime.plugin_spec import PluginSpec, plugin_from_entry_point
+from coral_inference.runtime.schema import PluginOptions, declarable
 
 if TYPE_CHECKING:
     import click
