@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from coral_inference.runtime import hookspecs
 
@@ -27,7 +29,7 @@ def _markdown(doc: str) -> str:
     return _ROLE.sub(role, doc).replace("``", "`")
 
 
-def hook_functions() -> list[tuple[str, object]]:
+def hook_functions() -> list[tuple[str, Callable[..., Any]]]:
     """Every hookspec, in the order :mod:`~coral_inference.runtime.hookspecs` defines them."""
     marker = f"{hookspecs.PROJECT_NAME}_spec"
     return [(name, f) for name, f in vars(hookspecs).items() if hasattr(f, marker)]

@@ -2,8 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from coral_inference.runtime import hookspecs
 from coral_inference.runtime.hook_reference import embedded, hook_functions, render
+
+pytestmark = pytest.mark.core
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
