@@ -230,3 +230,29 @@ def test_default_config_overrides_become_typed_options():
         PluginSpec("s", lambda c: True, default_config_overrides={"bad": object()}).options_section(
             "patches.stabilizer"
         )
+
+
+def test_default_config_overrides_are_checked_config_keys(coral_plugins, coral_runtime):
+    from coral_inference.runtime.config import ConfigError
+
+    seen = []
+
+    def factory():
+        return PluginSpec(
+            name="tuned",
+            activate=lambda config: seen.append(config.get("patches.tuned.strength")) or True,
+            default_config_overrides={"strength": 0.5, "mode": "fast"},
+        )
+
+    coral_plugins.register(factory, "tuned", group="patches")
+    context = coral_runtime({"plugins": {"only": ["tuned"]}})
+    assert context.is_patch_enabled("tuned") and seen == [0.5]  # the default
+    assert context.config.get("patches.tuned.mode") == "fast"
+    coral_inference.shutdown()
+    coral_runtime({"plugins": {"only": ["tuned"]}, "patches": {"tuned": {"strength": 0.75}}})
+    assert seen == [0.5, 0.75]
+    coral_inference.shutdown()
+    with pytest.raises(ConfigError, match=r"patches\.tuned\.strength"):
+        coral_runtime({"plugins": {"only": ["tuned"]}, "patches": {"tuned": {"strength": "lots"}}})
+    with pytest.raises(ConfigError, match=r"patches\.tuned\.strenght"):
+        coral_runtime({"plugins": {"only": ["tuned"]}, "patches": {"tuned": {"strenght": 1.0}}})

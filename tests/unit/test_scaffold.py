@@ -37,6 +37,10 @@ def skeletons(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def fresh_python(tmp_path_factory, skeletons) -> Path:
     """A new venv (no system site-packages) with the core, inference and the skeletons."""
+    from coral_inference.runtime.compat import installed_inference
+
+    if not (installed_inference().version or "").startswith(INFERENCE.rpartition("==")[2]):
+        pytest.skip(f"the fresh-venv check installs {INFERENCE}; it runs in the env of that line")
     env_dir = tmp_path_factory.mktemp("fresh-venv")
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
     python = env_dir / "bin" / "python"
