@@ -272,3 +272,15 @@ def test_coral_run_workflow_reports_the_counts(coral, crossing_video, sample_pac
     assert summary["workflow"]["outputs"]["count_out"] == EXPECTED_OUT
     assert summary["metrics"]["written"] == frames
     assert summary["recordings"], summary
+
+
+def test_coral_run_bad_workflow_spec_is_one_clear_error(coral, crossing_video, tmp_path):
+    video, _ = crossing_video
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": [\n  {"type": }\n]}')
+    result = coral("run", "--workflow", str(bad), "--source", str(video), "--demo")
+    assert result.returncode != 0
+    assert f"--workflow {bad}:2: not JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = coral("run", "--workflow", str(tmp_path / "nope.json"), "--source", str(video))
+    assert missing.returncode != 0 and "cannot read it" in missing.stderr
