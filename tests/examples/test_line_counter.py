@@ -210,7 +210,8 @@ def test_bad_lines_are_clear_errors():
 # -- in inference ------------------------------------------------------------------------------
 
 
-def test_counts_exact_on_the_generated_video_in_init_with_workflow(crossing_video, sample_package):
+def test_counts_exact_per_video_in_init_with_workflow(crossing_video, sample_package):
+    """Two sources in one pipeline, one line set: each video gets its own exact counts."""
     from inference import InferencePipeline
 
     video, frames = crossing_video
@@ -225,21 +226,28 @@ def test_counts_exact_on_the_generated_video_in_init_with_workflow(crossing_vide
         "LineCounterBlockV1",
         "LineCounterVisualizationBlockV1",
     }
-    seen: list[dict] = []
+    seen: dict[int, list[dict]] = {0: [], 1: []}
+
+    def collect(results, video_frames):
+        for result, frame in zip(results, video_frames, strict=True):
+            if frame is not None:
+                seen[frame.source_id].append(result)
+
     pipeline = InferencePipeline.init_with_workflow(
-        video_reference=str(video),
+        video_reference=[str(video), str(video)],
         workflow_specification=workflow_spec("centerface"),
-        on_prediction=lambda result, frame: seen.append(result),
+        on_prediction=collect,
     )
     pipeline.start()
     pipeline.join()
-    assert len(seen) == frames
-    detected = sum(1 for r in seen if len(r["predictions"]) == 1)
-    assert detected >= 0.95 * frames, f"the face was found in {detected} of {frames} frames"
-    assert seen[-1]["count_in"] == EXPECTED_IN
-    assert seen[-1]["count_out"] == EXPECTED_OUT
-    assert max(r["entries"] for r in seen) <= len(LINES) * 2
-    drawn = seen[-1]["drawn"].numpy_image
+    for source, results in seen.items():
+        assert len(results) == frames, source
+        detected = sum(1 for r in results if len(r["predictions"]) == 1)
+        assert detected >= 0.95 * frames, f"source {source}: the face in {detected}/{frames}"
+        assert results[-1]["count_in"] == EXPECTED_IN, source
+        assert results[-1]["count_out"] == EXPECTED_OUT, source
+        assert max(r["entries"] for r in results) <= len(LINES) * 2
+    drawn = seen[0][-1]["drawn"].numpy_image
     assert drawn.shape == (SIZE[1], SIZE[0], 3)
     line_colour = np.array([0, 200, 255])  # BGR, the visualisation's line colour
     assert (np.abs(drawn[200, 236:245].astype(int) - line_colour).sum(axis=1) < 60).any()
