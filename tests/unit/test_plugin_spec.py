@@ -70,18 +70,23 @@ def test_guide_plugins_are_listed_with_description_and_requirements(coral):
     assert "Improve camera stream stability" in lines["camera_stabilizer"]
 
 
-def test_coral_runtime_name_lists_patches_like_the_guide(coral):
+def test_coral_runtime_name_lists_patches_like_the_guide(tmp_path):
     import subprocess
+    from pathlib import Path
 
+    script = Path(sys.executable).with_name("coral-runtime")
+    assert script.is_file(), f"{script}: the coral-runtime console script is not installed"
     result = subprocess.run(
-        [sys.executable, "-c", "from coral_inference.cli import main; main()", "plugins", "list"]
-        + ["--group", "patches"],
+        [str(script), "plugins", "list", "--group", "patches"],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "camera_stabilizer" in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "Improve camera stream stability" in rows["camera_stabilizer"]
+    assert "custom_block" not in rows
 
 
 def test_init_activates_and_reports_under_the_guides_names(coral):
