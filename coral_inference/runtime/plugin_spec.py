@@ -179,14 +179,6 @@ class SpecPlugin:
         self.record.status, self.record.reason = FAILED, f"{reason}; fix the plugin or disable it"
         log.warning("coral-inference: %s: failed: %s", self.record.label, reason)
 
-    # optionalhook: fine while the host has no such hook yet.
-    @hookspecs.hookimpl(optionalhook=True)
-    def declare_options(self, declare: Callable[[str, Section], None]) -> None:
-        """``default_config_overrides`` as typed options under the plugin's config path."""
-        section = self.spec.options_section(self.config_path)
-        if section is not None:
-            declare(self.config_path, section)
-
 
 class PatchSpecPlugin(SpecPlugin):
     """A spec in ``coral_inference.patches``: activated as the patch ``spec.name``."""
@@ -214,6 +206,28 @@ class StartedSpecPlugin(SpecPlugin):
             activate(self.spec, context.config)
         except ActivationFailed as exc:
             self._fail(str(exc))
+
+
+class _DeclaresOptions:
+    """Mixed in when the spec has ``default_config_overrides``: declares them, typed."""
+
+    spec: PluginSpec
+    config_path: str
+
+    @hookspecs.hookimpl
+    def declare_options(self, declare: Callable[[str, Section], None]) -> None:
+        """``default_config_overrides`` as typed options under the plugin's config path."""
+        section = self.spec.options_section(self.config_path)
+        if section is not None:
+            declare(self.config_path, section)
+
+
+class PatchSpecPluginWithOptions(_DeclaresOptions, PatchSpecPlugin):
+    """A patches-group spec with settings."""
+
+
+class StartedSpecPluginWithOptions(_DeclaresOptions, StartedSpecPlugin):
+    """A spec of another group with settings."""
 
 
 def is_factory(loaded: object) -> bool:
@@ -267,7 +281,12 @@ def plugin_from_entry_point(loaded: object, record: PluginRecord) -> object | No
             spec.name,
             record.name,
         )
-    kind = PatchSpecPlugin if record.group == "patches" else StartedSpecPlugin
+    options = bool(spec.default_config_overrides)
+    kind: type[SpecPlugin]
+    if record.group == "patches":
+        kind = PatchSpecPluginWithOptions if options else PatchSpecPlugin
+    else:
+        kind = StartedSpecPluginWithOptions if options else StartedSpecPlugin
     return kind(spec, record)
 
 

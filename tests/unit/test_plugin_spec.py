@@ -58,8 +58,8 @@ def test_guide_plugins_are_listed_with_description_and_requirements(coral):
         "coral-inference>=0.0.4",
         "inference>=0.9.0",
     ]
-    assert records["camera_stabilizer"]["hooks"] == ["apply_patch", "declare_options"]
-    assert records["custom_block"]["hooks"] == ["declare_options", "runtime_started"]
+    assert records["camera_stabilizer"]["hooks"] == ["apply_patch"]
+    assert records["custom_block"]["hooks"] == ["runtime_started"]
     # Listing calls the factory, never activate: the one returning False still reads loaded.
     assert records["guide_activate_false"]["status"] == "loaded"
 
@@ -197,7 +197,7 @@ def test_factory_errors_are_recorded_per_plugin(factories):
     assert old.status == "incompatible"
     assert "needs inference>=999" in old.reason and old.requires == ["inference>=999"]
     _, direct = _load(factories, "SPEC")
-    assert direct.status == "loaded" and direct.hooks == ["apply_patch", "declare_options"]
+    assert direct.status == "loaded" and direct.hooks == ["apply_patch"]
 
 
 def test_activate_raising_marks_the_plugin_failed(factories):
@@ -251,6 +251,8 @@ def test_default_config_overrides_are_checked_config_keys(coral_plugins, coral_r
 
     coral_plugins.register(factory, "tuned", group="patches")
     context = coral_runtime({"plugins": {"only": ["tuned"]}})
+    (record,) = [p for p in context.plugins if p.name == "tuned"]
+    assert record.hooks == ["apply_patch", "declare_options"]
     assert context.is_patch_enabled("tuned") and seen == [0.5]  # the default
     assert context.config.get("patches.tuned.mode") == "fast"
     coral_inference.shutdown()
