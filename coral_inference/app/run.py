@@ -14,21 +14,50 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from coral_inference.patches.tap import DROP, PredictionBoxes, frame_timestamp_utc, pipeline_name
+from coral_inference.app import exit_codes
+from coral_inference.app.preflight import NotWritable, check_directory, check_file
+from coral_inference.app.stop_signals import StopRequested, signal_number, stop_on_signals
+from coral_inference.patches.tap import (
+    DROP,
+    PredictionBoxes,
+    frame_timestamp_utc,
+    pipeline_clock,
+    pipeline_name,
+)
 from coral_inference.runtime.config import RuntimeDescriptor, load_config
+from coral_inference.services.frame_clock import FrameClock, frame_age_ms
 
 log = logging.getLogger(__name__)
 
 PIPELINE_ID = "coral-run"
 SAMPLE_DIR = "sample"
+DEFAULT_OUTPUT_DIR = Path("coral-output")
+#: Where the outputs go under the output directory unless the config says otherwise.
+OUTPUT_PATHS = {"services.recording.dir": "recordings", "services.metrics.path": "metrics.db"}
+#: inference's status events that mean the source (or the inference thread reading it) failed.
+SOURCE_ERROR_EVENTS = frozenset({"INFERENCE_ERROR", "SOURCE_ERROR"})
 
 
 class RunError(RuntimeError):
-    """A problem the user can fix (bad source, bad model reference); the message says how."""
+    """A problem the user can fix (bad source, bad model reference); the message says how.
+
+    ``exit_code`` is what ``coral run`` exits with (see :mod:`coral_inference.app.exit_codes`).
+    """
+
+    def __init__(self, message: str, exit_code: int = exit_codes.CANNOT_START) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class SourceError(RunError):
+    """The source cannot be opened or read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_codes.SOURCE_FAILED)
 
 
 @dataclass
@@ -41,7 +70,8 @@ class RunRequest:
     source: str | None = None
     model: str | None = None
     backend: str | None = None
-    output_dir: Path = Path("coral-output")
+    output_dir: Path | None = None
+    """``--output-dir``; None means the default, ``./coral-output``."""
     max_frames: int | None = None
     save_predictions: Path | None = None
     demo: bool = False
@@ -59,6 +89,11 @@ class RunSummary:
     latencies_ms: list[float] = field(default_factory=list)
     ages_ms: list[float] = field(default_factory=list)
     interrupted: bool = False
+    signal: int | None = None
+    source_error: str | None = None
+    lost: dict[str, str] = field(default_factory=dict)
+    recovered: list[str] = field(default_factory=list)
+    predictions_failed: int = 0
     model_id: str = ""
     backend: str = ""
     source: str = ""
@@ -82,9 +117,31 @@ class RunSummary:
             "backend": self.backend,
             "source": self.source,
             "interrupted": self.interrupted,
+            "signal": signal_name(self.signal),
+            "source_error": self.source_error,
+            "lost": self.lost,
+            "recovered": self.recovered,
             "problems": self.problems,
             "workflow": self.workflow,
+            "exit_code": self.exit_code,
         }
+
+    @property
+    def exit_code(self) -> int:
+        """Signal > source failed > output lost data > OK (see the README's table)."""
+        if self.signal is not None:
+            return exit_codes.for_signal(self.signal)
+        if self.source_error is not None:
+            return exit_codes.SOURCE_FAILED
+        if self.lost:
+            return exit_codes.OUTPUT_LOST_DATA
+        return exit_codes.OK
+
+
+def signal_name(signum: int | None) -> str | None:
+    import signal
+
+    return None if signum is None else signal.Signals(signum).name
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -108,7 +165,7 @@ def parse_source(source: str) -> str | int:
         return source
     reference: str | int = int(source) if source.isdigit() else source
     if isinstance(reference, str) and not source.startswith("/dev/") and not Path(source).is_file():
-        raise RunError(
+        raise SourceError(
             f"source {source!r} does not exist: give a video file, a URL or a camera index"
         )
     import cv2
@@ -119,7 +176,7 @@ def parse_source(source: str) -> str | int:
     finally:
         capture.release()
     if not readable:
-        raise RunError(
+        raise SourceError(
             f"source {source!r} cannot be read as video (corrupt file, unsupported "
             "format, or a camera that is absent or busy)"
         )
@@ -163,14 +220,61 @@ def _resolve_model(
     return model_id, [f"models.{model_id}={package.root.resolve()}"]
 
 
-def _output_overrides(config: RuntimeDescriptor, output_dir: Path) -> list[str]:
-    """Send recordings and SQLite metrics under ``--output-dir`` unless configured elsewhere."""
+def _output_overrides(config: RuntimeDescriptor, output_dir: Path, explicit: bool) -> list[str]:
+    """Send recordings and SQLite metrics under the output directory.
+
+    Defaults always go there. With an explicit ``--output-dir``, a *relative* path from a config
+    file is taken relative to it too (a leading ``coral-output/``, the template's default root,
+    stands for the output directory), so the flag always moves every output; absolute paths
+    and ``--set``/env values are kept.
+    """
     overrides = []
-    if config.sources.get("services.recording.dir", "default") == "default":
-        overrides.append(f"services.recording.dir={output_dir / 'recordings'}")
-    if config.sources.get("services.metrics.path", "default") == "default":
-        overrides.append(f"services.metrics.path={output_dir / 'metrics.db'}")
+    for key, name in OUTPUT_PATHS.items():
+        source = config.sources.get(key, "default")
+        if source == "default":
+            overrides.append(f"{key}={output_dir / name}")
+        elif explicit and source.startswith("file "):
+            configured = Path(str(config.get(key)))
+            if not configured.is_absolute():
+                parts = configured.parts
+                if parts and parts[0] == DEFAULT_OUTPUT_DIR.name:
+                    parts = parts[1:]
+                overrides.append(f"{key}={output_dir.joinpath(*parts)}")
     return overrides
+
+
+def _sink_enabled(config: RuntimeDescriptor, patch: str) -> bool:
+    """Whether ``patch`` will be applied, as far as the config tells before init."""
+    only = config.get("plugins.only")
+    return (
+        bool(config.get(f"patches.{patch}", True))
+        and (only is None or patch in only)
+        and patch not in (config.get("plugins.disabled") or [])
+    )
+
+
+def _preflight(config: RuntimeDescriptor, request: RunRequest, output_dir: Path) -> list[str]:
+    """Check every output path is writable (before any model loads) and recover segments a
+    crashed run left half-written; returns what recovery did, one line per file."""
+    try:
+        check_directory(output_dir, "output directory")
+        recovered: list[str] = []
+        if _sink_enabled(config, "video_sink"):
+            recording_dir = Path(str(config.get("services.recording.dir")))
+            check_directory(recording_dir, "recording directory (services.recording.dir)")
+            from coral_inference.services.recording.recovery import recover_partial_segments
+
+            recovered = [str(outcome) for outcome in recover_partial_segments(recording_dir)]
+        if _sink_enabled(config, "metric_sink") and config.get("services.metrics.store") == (
+            "sqlite"
+        ):
+            metrics_path = Path(str(config.get("services.metrics.path")))
+            check_file(metrics_path, "metrics database (services.metrics.path)")
+        if request.save_predictions is not None:
+            check_file(request.save_predictions, "predictions file (--save-predictions)")
+    except NotWritable as exc:
+        raise RunError(str(exc)) from None
+    return recovered
 
 
 class _Collector:
@@ -192,6 +296,7 @@ class _Collector:
         self.first: float | None = None
         self.last_report = 0.0
         self.lock = threading.Lock()
+        self.clock: FrameClock | None = None  # the pipeline's, set once it exists
 
     def __call__(self, predictions: Any, frames: Any) -> object | None:
         now = time.monotonic()
@@ -202,8 +307,10 @@ class _Collector:
                 self.first = now
             summary = self.summary
             summary.frames += 1
+            if self.clock is not None:  # sinks off: no tap re-stamped the frame
+                frames = self.clock.restamp(frames)
             stamp = frame_timestamp_utc(frames)
-            age_ms = (datetime.now(timezone.utc) - stamp).total_seconds() * 1000
+            age_ms = frame_age_ms(frames)
             summary.ages_ms.append(age_ms)
             model_time = (predictions or {}).get("time")
             summary.latencies_ms.append(
@@ -213,7 +320,7 @@ class _Collector:
             summary.detections += len(boxes)
             summary.seconds = now - self.first
             if self.file is not None:
-                self.file.write(json.dumps(_prediction_line(frames.frame_id, stamp, boxes)) + "\n")
+                self._write_line(_prediction_line(frames.frame_id, stamp, boxes))
             if self.progress and now - self.last_report >= 0.5:
                 self.last_report = now
                 fps = summary.frames / summary.seconds if summary.seconds else 0.0
@@ -226,6 +333,29 @@ class _Collector:
             if self.max_frames is not None and summary.frames >= self.max_frames:
                 self.on_limit()
         return None
+
+    def _write_line(self, line: dict[str, Any]) -> None:
+        assert self.file is not None
+        try:
+            self.file.write(json.dumps(line) + "\n")
+        except OSError as exc:  # disk full, I/O error: count, tell once, keep running
+            if not self.summary.predictions_failed:
+                log.error("cannot write predictions to %s: %s", self.file.name, exc)
+            self.summary.predictions_failed += 1
+
+
+class _SourceWatch:
+    """An ``inference`` status handler keeping the first error of the source or its reader."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+
+    def on_status(self, update: Any) -> None:
+        if self.error is None and getattr(update, "event_type", None) in SOURCE_ERROR_EVENTS:
+            payload = getattr(update, "payload", None) or {}
+            message = payload.get("error_message") or payload.get("error") or update.event_type
+            kind = payload.get("error_type")
+            self.error = f"{kind}: {message}" if kind else str(message)
 
 
 def _prediction_line(frame_id: int, stamp: datetime, boxes: PredictionBoxes) -> dict[str, Any]:
@@ -249,12 +379,20 @@ def _prediction_line(frame_id: int, stamp: datetime, boxes: PredictionBoxes) -> 
 
 
 def run(request: RunRequest) -> RunSummary:
-    """Do the job; raises :class:`RunError` / config / model errors for the CLI to report."""
+    """Do the job; raises :class:`RunError` / config / model errors for the CLI to report.
+
+    SIGTERM and SIGHUP stop the run like Ctrl-C: the summary is returned with ``signal`` set.
+    """
+    with stop_on_signals():
+        return _run(request)
+
+
+def _run(request: RunRequest) -> RunSummary:
     import coral_inference
 
     env = None if request.use_env else {}
     base = load_config(request.config_file, overrides=request.overrides, env=env)
-    output_dir = request.output_dir
+    output_dir = request.output_dir or DEFAULT_OUTPUT_DIR
     sample_dir = output_dir / SAMPLE_DIR
     source = request.source
     if source is None and request.demo:
@@ -262,24 +400,30 @@ def run(request: RunRequest) -> RunSummary:
 
         video = sample_dir / "faces.mp4"
         if not video.is_file():
+            check_writable(output_dir)
             generate_sample_video(video)
         source = str(video)
     if source is None:
-        raise RunError("say what to run on: --source VIDEO|URL|CAMERA_INDEX (or --demo)")
+        raise RunError(
+            "say what to run on: --source VIDEO|URL|CAMERA_INDEX (or --demo)", exit_codes.USAGE
+        )
     video_reference = parse_source(source)
     if request.workflow is not None:  # a bad spec is one error before anything starts
         from coral_inference.app.run_workflow import load_spec
 
         load_spec(request.workflow)
-    model_id, model_overrides = _resolve_model(request, base, sample_dir)
-    overrides = [*_output_overrides(base, output_dir), *model_overrides, *request.overrides]
+    explicit = request.output_dir is not None
+    overrides = [*_output_overrides(base, output_dir, explicit), *request.overrides]
+    config = load_config(request.config_file, overrides=overrides, env=env)
+    recovered = _preflight(config, request, output_dir)
+    model_id, model_overrides = _resolve_model(request, config, sample_dir)
+    overrides += model_overrides
     if request.backend:
         overrides.append(f"backends.preferred={json.dumps([request.backend])}")
     config = load_config(request.config_file, overrides=overrides, env=env)
-    output_dir.mkdir(parents=True, exist_ok=True)
 
     context = coral_inference.init(config)
-    summary = RunSummary(model_id=model_id, source=str(source))
+    summary = RunSummary(model_id=model_id, source=str(source), recovered=recovered)
     summary.problems = context.problems()
     sinks = {name for name in ("video_sink", "metric_sink") if context.is_patch_enabled(name)}
     try:
@@ -289,10 +433,23 @@ def run(request: RunRequest) -> RunSummary:
         formats = package.formats if package is not None else None
         summary.backend = context.get_backend(request.backend, formats=formats).name
         _drive(context, request, model_id, package, video_reference, summary)
+    except (KeyboardInterrupt, StopRequested) as stop:  # before the pipeline ran
+        summary.interrupted = True
+        summary.signal = signal_number(stop)
     finally:
         coral_inference.shutdown()
         _collect_outputs(context, sinks, summary)
+    if summary.frames == 0 and summary.signal is None and summary.source_error is None:
+        summary.source_error = "no frame could be read from the source"
     return summary
+
+
+def check_writable(output_dir: Path) -> None:
+    """The output directory, checked before the demo assets are written into it."""
+    try:
+        check_directory(output_dir, "output directory")
+    except NotWritable as exc:
+        raise RunError(str(exc)) from None
 
 
 def _drive(
@@ -310,8 +467,9 @@ def _drive(
         request.save_predictions.parent.mkdir(parents=True, exist_ok=True)
         predictions_file = request.save_predictions.open("w", encoding="utf-8")
     pipeline: Any = None
+    watch = _SourceWatch()
     try:
-        collector = _Collector(
+        counter = collector = _Collector(
             summary,
             predictions_file,
             request.max_frames,
@@ -326,7 +484,9 @@ def _drive(
         with pipeline_name(PIPELINE_ID):
             if request.workflow is not None:
                 spec = run_workflow.load_spec(request.workflow)
-                pipeline = run_workflow.init_pipeline(video_reference, spec, model_id, collector)
+                pipeline = run_workflow.init_pipeline(
+                    video_reference, spec, model_id, collector, [watch.on_status]
+                )
             else:
                 thresholds = package.manifest.thresholds
                 pipeline = InferencePipeline.init(
@@ -336,22 +496,30 @@ def _drive(
                     confidence=thresholds.confidence,
                     iou_threshold=thresholds.iou,
                     max_detections=thresholds.max_detections,
+                    status_update_handlers=[watch.on_status],
                 )
+        counter.clock = pipeline_clock(pipeline)
         preview = _start_preview(request.preview, PIPELINE_ID, context)
         try:
             pipeline.start(use_main_thread=False)
             try:
                 pipeline.join()
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, StopRequested) as stop:
                 summary.interrupted = True
+                summary.signal = signal_number(stop)
                 pipeline.terminate()
                 pipeline.join()
         finally:
             if preview is not None:
                 preview.stop()
     finally:
+        summary.source_error = summary.source_error or watch.error
         if predictions_file is not None:
-            predictions_file.close()
+            try:
+                predictions_file.close()
+            except OSError as exc:
+                log.error("cannot write predictions to %s: %s", predictions_file.name, exc)
+                summary.predictions_failed += 1
         if request.progress:
             print(file=sys.stderr)
 
@@ -370,7 +538,7 @@ def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
         server.start()
     except (PreviewError, ValueError) as exc:
         raise RunError(f"--preview {address}: {exc}") from None
-    log.warning("preview of %s at %s", pipeline_id, server.url)
+    print(f"preview: {server.url}", file=sys.stderr, flush=True)
     return server
 
 
@@ -384,5 +552,23 @@ def _collect_outputs(context: Any, sinks: set[str], summary: RunSummary) -> None
             "dropped": sum(s.dropped for s in stats),
             "failed": sum(s.failed for s in stats),
         }
+        lost = summary.recording["dropped"] + summary.recording["failed"]
+        if lost:
+            errors = sorted({s.last_error for s in stats if s.last_error})
+            summary.lost["recording"] = (
+                f"{lost} frames not recorded ({summary.recording['dropped']} dropped: writer "
+                f"behind, {summary.recording['failed']} failed)"
+                + (f": {errors[-1]}" if errors else "")
+            )
     if "metric_sink" in sinks:
-        summary.metrics = services.metrics.summary() or {}
+        summary.metrics = metrics = services.metrics.summary() or {}
+        unwritten = sum(metrics.get(key, 0) for key in ("dropped", "rejected", "pending"))
+        if unwritten:
+            summary.lost["metrics"] = (
+                f"{unwritten} points not written to {metrics['store']} {metrics['target']} "
+                f"({metrics['pending']} pending, {metrics['rejected']} rejected as malformed, "
+                f"{metrics['dropped']} dropped)"
+                + (f": {metrics['last_error']}" if metrics.get("last_error") else "")
+            )
+    if summary.predictions_failed:
+        summary.lost["predictions"] = f"{summary.predictions_failed} lines not written"

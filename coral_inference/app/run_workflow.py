@@ -63,9 +63,10 @@ def init_pipeline(
     spec: dict[str, Any],
     model_id: str,
     on_prediction: Callable[[Any, Any], Any],
+    status_update_handlers: list[Callable[[Any], None]] | None = None,
 ) -> Any:
     """``InferencePipeline.init_with_workflow``; a ``model_id`` input of the spec gets the
-    ``--model`` id."""
+    ``--model`` id; ``status_update_handlers`` receive inference's status updates."""
     from inference import InferencePipeline
 
     declared = {i.get("name") for i in spec.get("inputs", []) if isinstance(i, dict)}
@@ -76,4 +77,5 @@ def init_pipeline(
         workflows_parameters=parameters,
         on_prediction=on_prediction,
         serialize_results=True,
+        status_update_handlers=status_update_handlers,
     )

@@ -58,6 +58,9 @@ def cli(verbose: int) -> None:
     """coral-inference: run your models on your chip inside Roboflow inference."""
     import logging
 
+    from coral_inference.cli.common import quiet_inference_warnings
+
+    quiet_inference_warnings()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 

@@ -73,6 +73,36 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: inference warns at import about optional model families whose dependencies are missing
+#: (``ModelDependencyMissing``, one line each); none of them concerns local model packages.
+INFERENCE_IMPORT_WARNINGS = r".*(configuration does not support|dependencies? (is|are) missing)"
+
+
+def quiet_inference_warnings() -> None:
+    """Hide inference's import-time warnings (``-W``/``PYTHONWARNINGS`` still win)."""
+    import warnings
+
+    if not sys.warnoptions:
+        warnings.filterwarnings("ignore", message=INFERENCE_IMPORT_WARNINGS)
+
+
+def route_inference_logs_to_stderr() -> None:
+    """inference logs through a rich handler on stdout; send its records to stderr instead,
+    so that stdout carries only the command's own output (one JSON object with --json)."""
+    import logging
+
+    import inference.core.logger  # noqa: F401 - configures the "inference" logger
+
+    logger = logging.getLogger("inference")
+    for handler in list(logger.handlers):
+        if getattr(handler, "stream", None) is not sys.stderr:
+            logger.removeHandler(handler)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s inference: %(message)s"))
+        logger.addHandler(handler)
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from coral_inference.cli.common import config_options, echo_json, friendly_errors
+from coral_inference.app.stop_signals import StopRequested, signal_number
+from coral_inference.cli.common import config_options, echo_json, route_inference_logs_to_stderr
 
 
 @click.command()
@@ -30,9 +32,9 @@ from coral_inference.cli.common import config_options, echo_json, friendly_error
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("coral-output"),
-    show_default=True,
-    help="Recordings, SQLite metrics and demo assets go here.",
+    default=None,
+    help="Recordings, SQLite metrics and demo assets go here (default ./coral-output); "
+    "relative output paths of a config file are taken relative to it.",
 )
 @click.option(
     "--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames."
@@ -59,7 +61,6 @@ from coral_inference.cli.common import config_options, echo_json, friendly_error
 @click.option(
     "--demo", is_flag=True, help="Fill in the sample model and video for what is not given."
 )
-@friendly_errors
 def run(
     config_file,
     overrides,
@@ -78,40 +79,57 @@ def run(
     """Run a local model on a video source inside inference's InferencePipeline.
 
     Recording and metrics come from the video_sink / metric_sink patches (see the config's
-    services section); Ctrl-C stops cleanly and still writes the summary.
+    services section); Ctrl-C, SIGTERM and SIGHUP stop cleanly and still write the summary.
+    The exit status says how it went (README, "Exit codes").
     """
-    import warnings
-
-    from coral_inference.app.run import RunError, RunRequest
-    from coral_inference.app.run import run as run_job
-
-    warnings.filterwarnings("ignore", message=".*configuration does not support")
-    request = RunRequest(
-        config_file=config_file,
-        overrides=overrides,
-        use_env=not no_env,
-        source=source,
-        model=model,
-        backend=backend,
-        output_dir=output_dir,
-        max_frames=max_frames,
-        save_predictions=save_predictions,
-        demo=demo,
-        preview=preview,
-        progress=not as_json and sys.stderr.isatty(),
-        workflow=workflow,
-    )
-    try:
-        summary = run_job(request).to_dict()
-    except RunError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    request_args = {
+        "config_file": config_file,
+        "overrides": overrides,
+        "use_env": not no_env,
+        "source": source,
+        "model": model,
+        "backend": backend,
+        "output_dir": output_dir,
+        "max_frames": max_frames,
+        "save_predictions": save_predictions,
+        "demo": demo,
+        "preview": preview,
+        "progress": not as_json and sys.stderr.isatty(),
+        "workflow": workflow,
+    }
+    summary = _run_reporting_errors(request_args, as_json)
     if as_json:
         echo_json(summary)
     else:
         _print_summary(summary, save_predictions)
-    if summary["interrupted"]:
-        sys.exit(130)  # the shell convention for "stopped by Ctrl-C", after a clean stop
+    sys.exit(summary["exit_code"])
+
+
+def _run_reporting_errors(request_args: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """The job's summary, or exit with one line on stderr (and one JSON object with --json)."""
+    from coral_inference.app import exit_codes
+    from coral_inference.app.run import RunError, RunRequest
+    from coral_inference.app.run import run as run_job
+    from coral_inference.models.errors import ModelPackageError
+    from coral_inference.runtime.backends import BackendError
+    from coral_inference.runtime.config import ConfigError
+
+    route_inference_logs_to_stderr()
+    try:
+        return run_job(RunRequest(**request_args)).to_dict()
+    except ConfigError as exc:
+        lines = "\n".join(f"  {issue}" for issue in exc.issues)
+        message, code = f"invalid configuration:\n{lines}", exit_codes.USAGE
+    except RunError as exc:
+        message, code = str(exc), exc.exit_code
+    except (ModelPackageError, BackendError) as exc:
+        message, code = str(exc), exit_codes.CANNOT_START
+    except (KeyboardInterrupt, StopRequested) as stop:  # before the job had anything to report
+        message, code = "stopped before the run started", 128 + signal_number(stop)
+    click.echo(f"error: {message}", err=True)
+    if as_json:
+        echo_json({"error": message, "exit_code": code})
+    sys.exit(code)
 
 
 def _print_summary(summary: dict, save_predictions: Path | None) -> None:
@@ -120,7 +138,7 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
     click.echo(
         f"frames {summary['frames']}  fps {summary['fps']}  latency p50 {latency['p50']} ms "
         f"p95 {latency['p95']} ms  detections {summary['detections']}"
-        + ("  (interrupted)" if summary["interrupted"] else "")
+        + (f"  (stopped by {summary['signal']})" if summary["interrupted"] else "")
     )
     for path in summary["recordings"]:
         click.echo(f"recording: {path}")
@@ -137,5 +155,11 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
         )
     if save_predictions:
         click.echo(f"predictions: {save_predictions}")
+    for line in summary["recovered"]:
+        click.echo(f"recording: {line}", err=True)
     for problem in summary["problems"]:
         click.echo(f"warning: {problem}", err=True)
+    if summary["source_error"]:
+        click.echo(f"error: the source failed: {summary['source_error']}", err=True)
+    for output, what in summary["lost"].items():
+        click.echo(f"error: {output} lost data: {what}", err=True)

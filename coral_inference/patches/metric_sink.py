@@ -9,7 +9,6 @@ reverting the patch flushes and closes it.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from coral_inference import hookimpl
@@ -21,6 +20,7 @@ from coral_inference.patches.tap import (
     tap_pipelines,
 )
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.frame_clock import frame_age_ms
 from coral_inference.services.runtime_services import MetricsService
 
 FPS_SMOOTHING = 0.1
@@ -60,7 +60,7 @@ class _FrameMetrics:
                 source_id=frame.source_id,
                 frame_id=frame.frame_id,
                 timestamp=stamp,
-                latency_ms=max(0.0, (datetime.now(timezone.utc) - stamp).total_seconds() * 1000),
+                latency_ms=frame_age_ms(frame),
                 fps=fps,
                 detections=detection_count(predictions),
                 fields=extra,

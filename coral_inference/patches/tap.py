@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from coral_inference.runtime.patching import Patcher
+from coral_inference.services.frame_clock import FrameClock
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def tap_pipelines(
             original(self, *args, **kwargs)
             if "_coral_pipeline_id" not in self.__dict__:
                 self._coral_pipeline_id = _pipeline_name.get() or f"pipeline-{next(_next_id)}"
+            clock = pipeline_clock(self)
             sink = make_sink(self._coral_pipeline_id, self)
             with tap.lock:
                 tap.open[self] = sink
@@ -182,6 +184,7 @@ def tap_pipelines(
             label = f"{name} ({self._coral_pipeline_id})"
 
             def on_prediction(predictions: Any, video_frames: Any) -> Any:
+                video_frames = clock.restamp_all(video_frames)
                 verdict = None
                 try:
                     if downstream is not None:
@@ -210,6 +213,17 @@ def tap_pipelines(
     patcher.wrap(_defining_class(pipeline_class, "__init__"), "__init__", wrap_init)
     patcher.wrap(_defining_class(pipeline_class, "join"), "join", wrap_join)
     return tap.close_all
+
+
+def pipeline_clock(pipeline: Any) -> FrameClock:
+    """The pipeline's :class:`FrameClock`, created (and fed inference's capture events) once."""
+    clock = pipeline.__dict__.get("_coral_clock")
+    if clock is None:
+        clock = pipeline._coral_clock = FrameClock()
+        handlers = getattr(pipeline, "_status_update_handlers", None)
+        if isinstance(handlers, list):  # the list inference shares with the video sources
+            handlers.append(clock.on_status)
+    return clock
 
 
 def _defining_class(cls: type, attribute: str) -> type:

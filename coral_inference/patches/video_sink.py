@@ -98,10 +98,12 @@ class VideoSinkPatch(Patch):
         return sorted(context.config.section("services.recording").items())
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
+        from coral_inference.services.recording.recovery import recover_partial_segments
         from coral_inference.services.recording.retention import RetentionPolicy
 
         settings = context.config.section("services.recording")
         root = Path(settings["dir"])
+        recover_partial_segments(root)  # what a crashed run left half-written
         retention = RetentionPolicy(
             root,
             max_total_bytes=int(settings["max_total_gb"] * GIB),

@@ -3,6 +3,7 @@
 import json
 import shutil
 import sqlite3
+from unittest.mock import ANY
 
 import pytest
 from face_video import iou, make_face_video
@@ -155,25 +156,42 @@ def test_bad_inputs_are_one_clear_error(coral, tmp_path, sample_package):
     (missing_field / "model.json").write_text(json.dumps(manifest))
     broken_video = tmp_path / "broken.mp4"
     broken_video.write_bytes(b"not a video at all")
+    cannot_start, source_failed = 1, 3
     cases = {
-        ("--model", str(corrupt), "--source", str(video)): "onnxruntime cannot load this model",
-        ("--model", str(missing_field), "--source", str(video)): "model.json: classes:",
-        ("--model", str(sample_package), "--source", str(broken_video)): "cannot be read as video",
-        (
-            "--model",
-            str(sample_package),
-            "--source",
-            str(tmp_path / "absent.mp4"),
-        ): "does not exist",
-        ("--model", "no-such-model", "--source", str(video)): "neither a model package path",
+        ("--model", str(corrupt), "--source", str(video)): (
+            cannot_start,
+            "onnxruntime cannot load this model",
+        ),
+        ("--model", str(missing_field), "--source", str(video)): (
+            cannot_start,
+            "model.json: classes:",
+        ),
+        ("--model", str(sample_package), "--source", str(broken_video)): (
+            source_failed,
+            "cannot be read as video",
+        ),
+        ("--model", str(sample_package), "--source", str(tmp_path / "absent.mp4")): (
+            source_failed,
+            "does not exist",
+        ),
+        ("--model", "no-such-model", "--source", str(video)): (
+            cannot_start,
+            "neither a model package path",
+        ),
     }
-    for args, message in cases.items():
+    for args, (code, message) in cases.items():
         result = coral(
-            "run", *args, "--output-dir", str(tmp_path / "out"), env={"CORAL_PLUGINS__ONLY": ONLY}
+            "run",
+            *args,
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--json",
+            env={"CORAL_PLUGINS__ONLY": ONLY},
         )
-        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+        assert json.loads(result.stdout) == {"error": ANY, "exit_code": code}
 
 
 def test_models_inspect(coral, sample_package):

@@ -14,7 +14,9 @@ from pathlib import Path
 
 _CLOSED_SUFFIX = ".mp4"
 _PARTIAL_SUFFIX = ".partial.mp4"
+_DAMAGED_SUFFIX = ".damaged.mp4"
 _CLOSED_NAME = re.compile(r"^\d{8}T\d{6}Z_\d{6}\.mp4$")
+_DAMAGED_NAME = re.compile(r"^\d{8}T\d{6}Z_\d{6}\.damaged\.mp4$")
 
 
 def segment_filename(start: datetime, sequence: int) -> str:
@@ -30,3 +32,23 @@ def partial_path(closed: Path) -> Path:
 def is_closed_segment(name: str) -> bool:
     """Tell whether a file name is that of a closed (finalised) segment."""
     return _CLOSED_NAME.match(name) is not None
+
+
+def is_partial_segment(name: str) -> bool:
+    """Tell whether a file name is that of a segment still (or, after a crash, never) closed."""
+    return name.endswith(_PARTIAL_SUFFIX)
+
+
+def closed_path(partial: Path) -> Path:
+    """The closed-segment path of a ``.partial.mp4`` path."""
+    return partial.with_name(partial.name.removesuffix(_PARTIAL_SUFFIX) + _CLOSED_SUFFIX)
+
+
+def damaged_path(partial: Path) -> Path:
+    """Where an unrecoverable ``.partial.mp4`` is moved aside (kept for inspection)."""
+    return partial.with_name(partial.name.removesuffix(_PARTIAL_SUFFIX) + _DAMAGED_SUFFIX)
+
+
+def is_retained_file(name: str) -> bool:
+    """Tell whether retention manages (counts and may delete) a file: closed or damaged."""
+    return _CLOSED_NAME.match(name) is not None or _DAMAGED_NAME.match(name) is not None

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 Codec = Literal["h264", "mp4v"]
 _CODECS: tuple[str, ...] = ("auto", "h264", "mp4v")
 _TIME_BASE = Fraction(1, 90_000)
+_FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
+KEYFRAME_SECONDS = 1
 
 
 class VideoWriter(Protocol):
@@ -93,13 +95,21 @@ class H264Writer:
         # FFmpeg's per-segment encoder statistics would otherwise go to stderr at INFO level.
         if av.logging.get_level() is None:
             av.logging.set_level(av.logging.ERROR)
-        self._container = av.open(str(path), mode="w", format="mp4")
+        # Fragmented MP4 (a fragment per keyframe, one a second): what a crash or SIGKILL
+        # leaves behind still plays up to the last fragment and is recovered at the next start.
+        self._container = av.open(
+            str(path), mode="w", format="mp4", options={"movflags": _FRAGMENTED_MP4}
+        )
         self._stream = self._container.add_stream(
             "libx264", rate=Fraction(fps).limit_denominator(1001)
         )
         self._stream.width, self._stream.height = even_size(width, height)
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"preset": preset, "crf": str(crf)}
+        self._stream.options = {
+            "preset": preset,
+            "crf": str(crf),
+            "g": str(max(1, round(fps)) * KEYFRAME_SECONDS),
+        }
         self._stream.codec_context.time_base = _TIME_BASE
         self._last_pts: int | None = None
         self._frame_from_ndarray = av.VideoFrame.from_ndarray
