@@ -144,6 +144,11 @@ CORE = Section(
                             nullable=True,
                         ),
                         "database": Option("str", "coral", "InfluxDB database / bucket"),
+                        "create_database": Option(
+                            "bool",
+                            True,
+                            "InfluxDB 1.x: CREATE DATABASE when the server says it is missing",
+                        ),
                         "token": Option(
                             "str",
                             None,

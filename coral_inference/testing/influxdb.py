@@ -41,8 +41,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(workdir: Path, http_port: int, rpc_port: int) -> str:
+def render_config(
+    workdir: Path, http_port: int, rpc_port: int, auth_enabled: bool = False
+) -> str:
     """An influxd config keeping all state under ``workdir`` and all listeners on loopback.
+
+    ``auth_enabled`` turns on InfluxDB 1.x authentication (requests without credentials are
+    answered 401).
 
     Both spellings of the reporting switch are written: upstream 1.x reads
     ``reporting-disabled``, Debian's build reads ``reporting-enabled``; each ignores the other.
@@ -72,6 +77,7 @@ bind-address = {quoted(f"{LOOPBACK}:{rpc_port}")}
   bind-address = {quoted(f"{LOOPBACK}:{http_port}")}
   log-enabled = false
   pprof-enabled = false
+  auth-enabled = {"true" if auth_enabled else "false"}
 
 [ifql]
   enabled = false
@@ -204,8 +210,12 @@ class InfluxDBServer:
         databases: Sequence[str] = (),
         binary: str | None = None,
         startup_timeout: float = 30.0,
+        auth_enabled: bool = False,
     ) -> None:
         """Prepare (not start) a server on ``port`` (a free one when None).
+
+        With ``auth_enabled`` the databases are created before authentication is switched on
+        and no user exists, so every write is answered 401.
 
         Raises FileNotFoundError when ``binary`` is None and ``influxd`` is not on PATH.
         """
@@ -216,6 +226,7 @@ class InfluxDBServer:
         self.port = port if port is not None else free_port()
         self.databases = tuple(databases)
         self.startup_timeout = startup_timeout
+        self.auth_enabled = auth_enabled
         self.process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
@@ -246,7 +257,7 @@ class InfluxDBServer:
                 for database in self.databases:
                     create_database(scratch_url, database)
                 self._terminate()
-            self._launch(self.port)
+            self._launch(self.port, auth_enabled=self.auth_enabled)
         except BaseException:
             self.stop()
             raise
@@ -266,10 +277,12 @@ class InfluxDBServer:
         log = self._workdir / "influxd.log"
         return log.read_text(errors="replace")[-chars:] if log.exists() else ""
 
-    def _launch(self, http_port: int) -> str:
+    def _launch(self, http_port: int, auth_enabled: bool = False) -> str:
         """Start influxd serving HTTP on ``http_port``; returns its URL once it answers."""
         assert self._workdir is not None
-        self.config_path.write_text(render_config(self._workdir, http_port, free_port()))
+        self.config_path.write_text(
+            render_config(self._workdir, http_port, free_port(), auth_enabled)
+        )
         env = {key: value for key, value in os.environ.items() if not key.startswith("INFLUXDB_")}
         with (self._workdir / "influxd.log").open("ab") as log:
             self.process = subprocess.Popen(

@@ -2,8 +2,9 @@
 
 ``influxdb_url`` is a started server's base URL with database ``influxdb_database`` created;
 ``influxdb_server`` is the same server as an InfluxDBServer (process, config, log);
-``influxdb_server_factory(port=None)`` prepares further servers (not started) for tests that
-control when a server comes up. Every server is stopped (killed if need be) after the test.
+``influxdb_server_factory(port=None, fresh=False, auth_enabled=False)`` prepares further
+servers (not started) for tests that control when a server comes up, that need a server
+without any database (``fresh``) or one answering 401 (``auth_enabled``). Every server is stopped (killed if need be) after the test.
 Tests using them are skipped, saying why, when ``influxd`` is not installed.
 """
 
@@ -35,9 +36,16 @@ def influxdb_server_factory(
 ) -> Iterator[Callable[..., InfluxDBServer]]:
     servers: list[InfluxDBServer] = []
 
-    def prepare(port: int | None = None) -> InfluxDBServer:
+    def prepare(
+        port: int | None = None, *, fresh: bool = False, auth_enabled: bool = False
+    ) -> InfluxDBServer:
+        """``fresh``: no database at all (as a new install); ``auth_enabled``: answers 401."""
         server = InfluxDBServer(
-            port=port, databases=[influxdb_database], binary=influxd_binary, startup_timeout=30
+            port=port,
+            databases=[] if fresh else [influxdb_database],
+            binary=influxd_binary,
+            startup_timeout=30,
+            auth_enabled=auth_enabled,
         )
         servers.append(server)
         return server

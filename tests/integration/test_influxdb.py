@@ -120,19 +120,48 @@ def test_backslashes_in_tags_parse(influxdb_url: str, influxdb_database: str) ->
     assert rows[0]["source_id"] in ("x\\\\,y", "x\\,y")
 
 
-def test_missing_database_is_rejected_once_not_retried(
-    influxdb_url: str, caplog: pytest.LogCaptureFixture
+def test_fresh_server_gets_its_database_created(
+    influxdb_server_factory: Callable[..., InfluxDBServer], influxdb_database: str
 ) -> None:
-    with caplog.at_level(logging.WARNING):
-        writer = make_writer(influxdb_url, database="no_such_db", batch_size=10)
+    server = influxdb_server_factory(fresh=True).start()
+    with make_writer(server.url, influxdb_database) as writer:
         for p in make_points(range(30)):
             writer.submit(p)
-        writer.close(timeout=10)
+    assert (writer.stats.written, writer.stats.rejected, writer.stats.pending) == (30, 0, 0)
+    assert stored_frame_ids(server.url, influxdb_database) == list(range(30))
+
+
+def test_missing_database_without_create_is_kept_and_retried_with_the_reason(
+    influxdb_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = InfluxDBStore(influxdb_url, "no_such_db", timeout=2.0, create_database=False)
+    with caplog.at_level(logging.WARNING):
+        writer = BufferedMetricWriter(store, batch_size=10, flush_seconds=0.05, retry_max=0.2)
+        for p in make_points(range(30)):
+            writer.submit(p)
+        wait_for(lambda: writer.stats.failures >= 3)
+        writer.close(timeout=0.5)
     stats = writer.stats
-    assert (stats.written, stats.rejected, stats.failures, stats.pending) == (0, 30, 3, 0)
+    assert (stats.written, stats.rejected, stats.dropped, stats.pending) == (0, 0, 0, 30)
     assert "database not found" in (stats.last_error or "")
-    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(errors) == 1 and "database not found" in errors[0].getMessage()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    outage = [w for w in warnings if "unavailable" in w]  # once, not per retry
+    assert len(outage) == 1 and "database not found" in outage[0], warnings
+    assert any("30 points unwritten" in w for w in warnings), warnings
+
+
+def test_unauthorised_points_are_kept_and_retried_with_the_reason(
+    influxdb_server_factory: Callable[..., InfluxDBServer], influxdb_database: str
+) -> None:
+    server = influxdb_server_factory(auth_enabled=True).start()
+    writer = make_writer(server.url, influxdb_database)
+    for p in make_points(range(20)):
+        writer.submit(p)
+    wait_for(lambda: writer.stats.failures >= 2)
+    writer.close(timeout=0.5)
+    stats = writer.stats
+    assert (stats.written, stats.rejected, stats.pending) == (0, 0, 20)
+    assert "HTTP 401" in (stats.last_error or "") and "token" in (stats.last_error or "")
 
 
 def test_partial_write_counts_refused_points(influxdb_url: str, influxdb_database: str) -> None:

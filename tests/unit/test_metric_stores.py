@@ -177,12 +177,23 @@ def test_influx_retryable_statuses_are_unavailable(fake_influx: FakeInflux, stat
     store.close()
 
 
-def test_influx_bad_request_is_rejected(fake_influx: FakeInflux) -> None:
-    fake_influx.replies.append(Reply(404, b'{"error":"database not found: \\"db\\""}\n'))
+def test_influx_malformed_points_are_rejected(fake_influx: FakeInflux) -> None:
+    fake_influx.replies.append(Reply(400, b'{"error":"unable to parse \'x\': bad timestamp"}\n'))
     store = InfluxDBStore(fake_influx.url, "db")
-    with pytest.raises(StoreRejected, match='HTTP 404.*database not found: "db"') as caught:
+    with pytest.raises(StoreRejected, match="HTTP 400.*unable to parse") as caught:
         store.write(make_points(5))
     assert caught.value.dropped is None
+    store.close()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_influx_auth_and_missing_database_are_unavailable(
+    fake_influx: FakeInflux, status: int
+) -> None:
+    fake_influx.replies.append(Reply(status, b'{"error":"database not found: \\"db\\""}\n'))
+    store = InfluxDBStore(fake_influx.url, "db", create_database=False)
+    with pytest.raises(StoreUnavailable, match=f"HTTP {status}"):
+        store.write(make_points(5))
     store.close()
 
 

@@ -58,7 +58,10 @@ def create_store(metrics_config: Mapping[str, Any]) -> BufferedMetricWriter:
         store = SqliteMetricStore(metrics_config["path"])
     else:
         store = InfluxDBStore(
-            metrics_config["url"], metrics_config["database"], token=metrics_config.get("token")
+            metrics_config["url"],
+            metrics_config["database"],
+            token=metrics_config.get("token"),
+            create_database=metrics_config.get("create_database", True),
         )
     return BufferedMetricWriter(
         store,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from coral_inference.services.metrics.points import DEFAULT_MEASUREMENT, MetricPoint, datetime_to_ns
 
+logger = logging.getLogger(__name__)
 _encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
@@ -122,12 +124,17 @@ class InfluxDBStore:
     """Points POSTed as line protocol to the v1-compatible ``/write`` endpoint.
 
     InfluxDB 1.x, 2.x and 3.x and VictoriaMetrics accept ``{url}/write?db=..&precision=ns``.
-    One keep-alive connection is reused across writes. 5xx, 408, 429, refused connections and
-    timeouts raise StoreUnavailable; other 4xx raise StoreRejected (InfluxDB 1.x "partial
-    write" answers say how many points were dropped).
+    One keep-alive connection is reused across writes.
+
+    Only points the server calls malformed (HTTP 400, 422; InfluxDB 1.x "partial write"
+    answers say how many) raise StoreRejected. Everything else that is not a success raises
+    StoreUnavailable, so the points stay buffered and are retried: 5xx, timeouts and refused
+    connections, 401/403 (credentials: fix the token and the server accepts them), and 404
+    "database not found". On that 404 the store first creates the database with InfluxDB
+    1.x's ``CREATE DATABASE`` (as Telegraf does) unless ``create_database`` is False.
     """
 
-    _RETRYABLE_STATUSES = frozenset({408, 429})
+    _MALFORMED_STATUSES = frozenset({400, 422})
     _PARTIAL_DROPPED = re.compile(r"dropped=(\d+)")
 
     def __init__(
@@ -138,10 +145,12 @@ class InfluxDBStore:
         measurement: str = DEFAULT_MEASUREMENT,
         timeout: float = 10.0,
         gzip: bool = False,
+        create_database: bool = True,
     ) -> None:
         """``url`` is the server's base URL (``http[s]://host:port[/prefix]``).
 
-        ``token`` is sent as ``Authorization: Token <token>``; ``gzip`` compresses bodies.
+        ``token`` is sent as ``Authorization: Token <token>``; ``gzip`` compresses bodies;
+        ``create_database`` sends ``CREATE DATABASE`` when the server says it is missing.
         """
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -153,11 +162,16 @@ class InfluxDBStore:
         self.measurement = measurement
         self.timeout = timeout
         self.gzip = gzip
+        self.create_database = create_database
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port
         query = urllib.parse.urlencode({"db": database, "precision": "ns"})
         self._path = f"{parts.path.rstrip('/')}/write?{query}"
+        statement = 'CREATE DATABASE "{}"'.format(database.replace('"', '\\"'))
+        self._create_path = (
+            f"{parts.path.rstrip('/')}/query?{urllib.parse.urlencode({'q': statement})}"
+        )
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if token:
             self._headers["Authorization"] = f"Token {token}"
@@ -171,32 +185,54 @@ class InfluxDBStore:
         body = "\n".join([p.to_line_protocol(measurement) for p in points]).encode()
         if self.gzip:
             body = gzip_compress(body, compresslevel=1)
-        status, reply = self._post(body)
+        status, reply = self._post(self._path, body)
+        if status == 404 and "database not found" in reply and self.create_database:
+            self._create_database()
+            status, reply = self._post(self._path, body)
         if 200 <= status < 300:
             return
         message = f"InfluxDB {self.url} answered HTTP {status} for db {self.database!r}: {reply}"
-        if status >= 500 or status in self._RETRYABLE_STATUSES:
-            raise StoreUnavailable(message)
-        partial = self._PARTIAL_DROPPED.search(reply) if "partial write" in reply else None
-        raise StoreRejected(message, int(partial.group(1)) if partial else None)
+        if status in self._MALFORMED_STATUSES:
+            partial = self._PARTIAL_DROPPED.search(reply) if "partial write" in reply else None
+            raise StoreRejected(message, int(partial.group(1)) if partial else None)
+        if status in (401, 403):
+            message += " (check services.metrics.token; points are kept and retried)"
+        elif status == 404 and "database not found" in reply:
+            message += (
+                " (create it, or let coral create it: services.metrics.create_database: true)"
+                if not self.create_database
+                else ""
+            )
+        raise StoreUnavailable(message)
 
-    def _post(self, body: bytes) -> tuple[int, str]:
+    def _create_database(self) -> None:
+        """``CREATE DATABASE`` (a no-op where it exists); StoreUnavailable saying why not."""
+        status, reply = self._post(self._create_path, b"")
+        if not 200 <= status < 300 or '"error"' in reply:
+            raise StoreUnavailable(
+                f"InfluxDB {self.url}: database {self.database!r} does not exist and "
+                f"CREATE DATABASE failed (HTTP {status}: {reply}); create it or give a "
+                "token allowed to (services.metrics.create_database: false to not try)"
+            )
+        logger.info("created InfluxDB database %r on %s", self.database, self.url)
+
+    def _post(self, path: str, body: bytes) -> tuple[int, str]:
         """Send ``body``; returns (status, error text) or raises StoreUnavailable."""
         reused = self._conn is not None
         try:
-            return self._send(body)
+            return self._send(path, body)
         except (OSError, http.client.HTTPException) as exc:
             if not reused or isinstance(exc, TimeoutError):
                 raise StoreUnavailable(f"InfluxDB {self.url}: {exc!r}") from exc
         try:  # the server had closed the idle kept-alive connection: once more on a fresh one
-            return self._send(body)
+            return self._send(path, body)
         except (OSError, http.client.HTTPException) as exc:
             raise StoreUnavailable(f"InfluxDB {self.url}: {exc!r}") from exc
 
-    def _send(self, body: bytes) -> tuple[int, str]:
+    def _send(self, path: str, body: bytes) -> tuple[int, str]:
         conn, self._conn = self._conn or self._connect(), None
         try:
-            conn.request("POST", self._path, body, self._headers)
+            conn.request("POST", path, body, self._headers)
             response = conn.getresponse()
             reply = response.read()
         except BaseException:
@@ -215,7 +251,10 @@ class InfluxDBStore:
 
     @staticmethod
     def _error_text(reply: bytes) -> str:
-        """The ``error``/``message`` of a JSON error body, else the body itself (truncated)."""
+        """The ``error``/``message`` of a JSON error body, else the body itself (truncated).
+
+        A ``/query`` answer reports a failed statement inside ``results``; it is kept whole.
+        """
         text = reply.decode(errors="replace").strip()
         try:
             decoded = json.loads(text)

@@ -97,6 +97,7 @@ class BufferedMetricWriter:
         self._outage_since: float | None = None
         self._outage_failures = 0
         self._outage_dropped = 0
+        self._outage_reason: str | None = None
 
         self._thread = threading.Thread(target=self._run, name="coral-metric-writer", daemon=True)
         self._thread.start()
@@ -230,6 +231,7 @@ class BufferedMetricWriter:
                 self.stats.dropped - self._outage_dropped,
             )
             self._outage_since = None
+            self._outage_reason = None
             with self._lock:
                 self._overflow_logged = False
 
@@ -255,10 +257,13 @@ class BufferedMetricWriter:
             self._failures += 1
             self._last_error = str(exc)
             dropped = self._dropped
+        reason = str(exc)
         if self._outage_since is None:
             self._outage_since = now
             self._outage_failures = 0
             self._outage_dropped = dropped
+        if reason != self._outage_reason:  # a new outage, or the reason changed (down -> 401)
+            self._outage_reason = reason
             logger.warning(
                 "metric store unavailable (%s); buffering up to %d points, retrying",
                 exc,
