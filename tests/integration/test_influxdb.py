@@ -18,6 +18,7 @@ from coral_inference.testing.influxdb import (
     count_points,
     free_port,
     open_sockets,
+    query,
     select_rows,
 )
 
@@ -154,6 +155,8 @@ def test_unauthorised_points_are_kept_and_retried_with_the_reason(
     influxdb_server_factory: Callable[..., InfluxDBServer], influxdb_database: str
 ) -> None:
     server = influxdb_server_factory(auth_enabled=True).start()
+    # With a user defined, InfluxDB 1.x answers requests without valid credentials with 401.
+    query(server.url, "CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")
     writer = make_writer(server.url, influxdb_database)
     for p in make_points(range(20)):
         writer.submit(p)
