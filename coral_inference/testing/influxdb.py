@@ -41,9 +41,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(
-    workdir: Path, http_port: int, rpc_port: int, auth_enabled: bool = False
-) -> str:
+def render_config(workdir: Path, http_port: int, rpc_port: int, auth_enabled: bool = False) -> str:
     """An influxd config keeping all state under ``workdir`` and all listeners on loopback.
 
     ``auth_enabled`` turns on InfluxDB 1.x authentication (requests without credentials are

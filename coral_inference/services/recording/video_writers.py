@@ -98,7 +98,10 @@ class H264Writer:
         # Fragmented MP4 (a fragment per keyframe, one a second): what a crash or SIGKILL
         # leaves behind still plays up to the last fragment and is recovered at the next start.
         self._container = av.open(
-            str(path), mode="w", format="mp4", options={"movflags": _FRAGMENTED_MP4}
+            str(path),
+            mode="w",
+            format="mp4",
+            options={"movflags": _FRAGMENTED_MP4, "flush_packets": "1"},
         )
         self._stream = self._container.add_stream(
             "libx264", rate=Fraction(fps).limit_denominator(1001)
