@@ -65,3 +65,11 @@ def influxdb_server(
 @pytest.fixture
 def influxdb_url(influxdb_server: InfluxDBServer) -> str:
     return influxdb_server.url
+
+
+@pytest.fixture(scope="session")
+def sample_package(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled CenterFace sample model package (built once per session)."""
+    from coral_inference.models.sample import build_sample_package
+
+    return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root

@@ -12,13 +12,6 @@ pytestmark = pytest.mark.integration
 ONLY = "onnx,local_models,buffer_sink,video_sink,metric_sink"
 
 
-@pytest.fixture(scope="module")
-def sample_package(tmp_path_factory):
-    from coral_inference.models.sample import build_sample_package
-
-    return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
-
-
 def run_args(package, video, out, *extra: str) -> list[str]:
     """``coral run`` arguments for a package, a video and an output directory."""
     return [

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from face_video import make_face_video
-from test_coral_run import ONLY, count_frames, run_args, sample_package, spawn_coral  # noqa: F401
+from test_coral_run import ONLY, count_frames, run_args, spawn_coral
 
 from coral_inference.testing.influxdb import free_port
 
@@ -72,7 +72,9 @@ def test_file_frames_are_stamped_from_the_run_start_and_runs_never_collide(
         ]
         assert len(stamps) == 40
         assert started - timedelta(seconds=1) <= stamps[0] <= started + timedelta(seconds=60)
-        steps = {round((b - a).total_seconds(), 3) for a, b in zip(stamps, stamps[1:])}
+        steps = {
+            round((b - a).total_seconds(), 3) for a, b in zip(stamps, stamps[1:], strict=False)
+        }
         assert steps == {round(1 / 20, 3)}  # the frame's position in the file (20 fps)
         # capture -> result on the monotonic clock: well under a second here, not an hour
         assert 0 < summary["end_to_end_ms"]["p95"] < 5000, summary["end_to_end_ms"]
