@@ -191,3 +191,86 @@ def test_a_locked_sqlite_database_is_lost_data_not_success(coral, tmp_path, samp
     assert summary["frames"] == 20 and summary["metrics"]["written"] == 0
     assert "20 points not written" in summary["lost"]["metrics"]
     assert "locked" in summary["lost"]["metrics"]
+
+
+def influx_args(url: str, *extra: str) -> list[str]:
+    return [
+        "--set",
+        "services.metrics.store=influxdb",
+        "--set",
+        f"services.metrics.url={url}",
+        "--set",
+        "services.metrics.database=coral_test",
+        *extra,
+    ]
+
+
+@pytest.mark.influxdb
+def test_a_fresh_influxdb_gets_every_point(
+    coral, tmp_path, sample_package, influxdb_server_factory
+):
+    from coral_inference.testing.influxdb import count_points
+
+    server = influxdb_server_factory(fresh=True).start()
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=30)
+    code, summary, stderr = run_json(
+        coral, *run_args(sample_package, video, tmp_path / "out", *influx_args(server.url))
+    )
+    assert code == 0, stderr
+    assert summary["metrics"]["written"] == 30 and summary["lost"] == {}
+    assert count_points(server.url, "coral_test", "coral_frame") == 30
+
+
+@pytest.mark.influxdb
+@pytest.mark.parametrize("server_kind", ["no database, creation off", "401"])
+def test_points_influxdb_did_not_take_are_an_exit_code_with_the_count(
+    coral, tmp_path, sample_package, influxdb_server_factory, server_kind
+):
+    from coral_inference.testing.influxdb import query
+
+    if server_kind == "401":
+        server = influxdb_server_factory(auth_enabled=True).start()
+        query(server.url, "CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")
+        extra, reason = (), "HTTP 401"
+    else:
+        server = influxdb_server_factory(fresh=True).start()
+        extra, reason = ("--set", "services.metrics.create_database=false"), "database not found"
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=30)
+    code, summary, stderr = run_json(
+        coral, *run_args(sample_package, video, tmp_path / "out", *influx_args(server.url, *extra))
+    )
+    assert code == OUTPUT_LOST_DATA, stderr
+    assert summary["metrics"]["pending"] == 30 and summary["metrics"]["rejected"] == 0
+    assert "30 points not written" in summary["lost"]["metrics"]
+    assert reason in summary["lost"]["metrics"]
+
+
+@pytest.mark.influxdb
+def test_influxdb_down_then_up_loses_nothing(tmp_path, sample_package, influxdb_server_factory):
+    from coral_inference.testing.influxdb import count_points
+
+    server = influxdb_server_factory(port=free_port())  # not listening yet
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=200)
+    predictions = tmp_path / "p.jsonl"
+    process = spawn_coral(
+        *run_args(
+            sample_package,
+            video,
+            tmp_path / "out",
+            "--json",
+            "--save-predictions",
+            str(predictions),
+            *influx_args(server.url),
+        )
+    )
+    wait_for_lines(predictions, 60, process)  # > 1 s of points while nothing listens
+    server.start()
+    stdout, stderr = process.communicate(timeout=120)
+    summary = json.loads(stdout)
+    assert process.returncode == 0, stderr
+    assert "Connection refused" in summary["metrics"]["last_error"]  # it was down
+    assert summary["metrics"]["written"] == summary["frames"] == 200
+    assert count_points(server.url, "coral_test", "coral_frame") == 200
