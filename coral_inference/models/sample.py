@@ -57,19 +57,10 @@ def build_sample_package(out_dir: StrPath) -> ModelPackage:
         name="centerface",
         decoder="centerface",
         classes=["face"],
-        input={
-            "resize": "letterbox",
-            "align": "top-left",
-            "color": "RGB",
-            "scale": 1.0,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "pad_value": 0,
-            "stride": 32,
-            "max_side": 1280,
-        },
+        input={"max_side": 1280},  # the rest is CenterFace's usual pre-processing
         thresholds={"confidence": 0.5, "iou": 0.3, "max_detections": 100},
         dynamic=True,
+        force=True,  # a half-built sample directory is rebuilt
     )
 
 
