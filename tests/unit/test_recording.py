@@ -415,3 +415,14 @@ def test_recording_survives_a_full_disk(
     assert stats.frames_written >= 20
     assert len(error_records(caplog)) == 1
     assert sum(len(decode(path)) for path in segment_files(directory)) == stats.frames_written
+
+
+def test_retention_counts_and_deletes_segments_recovery_moved_aside(tmp_path: Path) -> None:
+    now = time.time()
+    damaged = tmp_path / "20200101T000000Z_000001.damaged.mp4"
+    damaged.write_bytes(b"\0" * 2000)
+    os.utime(damaged, (now - 100, now - 100))
+    kept = write_segment(tmp_path, 1, 1000, now - 10)
+    policy = RetentionPolicy(tmp_path, max_total_bytes=1500, max_age_seconds=3600)
+    assert policy.enforce() == [damaged]
+    assert kept.exists()

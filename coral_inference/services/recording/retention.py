@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from coral_inference.services.recording.segment_names import is_partial_segment, is_retained_file
+from coral_inference.services.recording.segment_names import is_retained_file
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,10 @@ class _SegmentFile(NamedTuple):
 class RetentionPolicy:
     """Keeps the closed segments anywhere under ``root`` within a total size and a maximum age.
 
-    Closed segments and damaged ones moved aside by recovery (``*.damaged.mp4``) are counted
-    and deleted oldest first; segments still being written (``*.partial.mp4``) count towards
-    the total but are never deleted, and unrelated files are ignored. One policy may be shared
+    Closed segments and the damaged ones recovery moved aside (``*.damaged.mp4``) are counted
+    and deleted oldest first; segments still being written (``*.partial.mp4``; a crash's
+    leftovers become closed or damaged files at the next start) and unrelated files are never
+    deleted. One policy may be shared
     by the recorders of all pipelines/sources under a recording root; :meth:`enforce` is
     thread-safe.
     """
@@ -51,9 +52,8 @@ class RetentionPolicy:
         cutoff = (time.time() if now is None else now) - self.max_age_seconds
         deleted: list[Path] = []
         with self._lock:
-            segments, partial_bytes = self._segment_files()
-            segments.sort()
-            total = partial_bytes + sum(segment.size for segment in segments)
+            segments = sorted(self._segment_files())
+            total = sum(segment.size for segment in segments)
             for segment in segments:
                 if total <= self.max_total_bytes and segment.mtime >= cutoff:
                     break
@@ -68,22 +68,17 @@ class RetentionPolicy:
             logger.debug("Retention deleted %d segment(s) under %s", len(deleted), self.root)
         return deleted
 
-    def _segment_files(self) -> tuple[list[_SegmentFile], int]:
-        """The files retention may delete, and the bytes of the partial ones it may not."""
+    def _segment_files(self) -> list[_SegmentFile]:
+        """The files retention manages: closed segments and damaged ones moved aside."""
         found = []
-        partial_bytes = 0
         for directory, _, names in os.walk(self.root):
             for name in names:
-                retained, partial = is_retained_file(name), is_partial_segment(name)
-                if not (retained or partial):
+                if not is_retained_file(name):
                     continue
                 path = Path(directory, name)
                 try:
                     stat = path.stat()
                 except OSError:  # deleted meanwhile, e.g. by another policy on the same root
                     continue
-                if retained:
-                    found.append(_SegmentFile(stat.st_mtime, stat.st_size, path))
-                else:
-                    partial_bytes += stat.st_size
-        return found, partial_bytes
+                found.append(_SegmentFile(stat.st_mtime, stat.st_size, path))
+        return found
