@@ -40,14 +40,23 @@ def config_options(func: F) -> F:
 
 
 def load_descriptor(
-    config_file: str | None, overrides: tuple[str, ...], no_env: bool, *, plugins: bool = True
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    no_env: bool,
+    *,
+    plugins: bool = True,
+    strict: bool | None = None,
 ) -> RuntimeDescriptor:
     """The merged configuration; ``plugins=False`` checks only the core's keys (for commands
     that only need ``plugins.*``, such as ``coral plugins list``)."""
     from coral_inference.runtime.config import load_config
 
     return load_config(
-        config_file, overrides=overrides, env={} if no_env else None, plugins=plugins
+        config_file,
+        overrides=overrides,
+        env={} if no_env else None,
+        plugins=plugins,
+        strict=strict,
     )
 
 

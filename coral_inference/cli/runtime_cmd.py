@@ -32,7 +32,7 @@ def init_command(config_file, overrides, no_env, as_json: bool, strict: bool | N
     import coral_inference
 
     logging.getLogger("coral_inference.runtime").setLevel(logging.ERROR)  # the state says it all
-    descriptor = load_descriptor(config_file, overrides, no_env)
+    descriptor = load_descriptor(config_file, overrides, no_env, strict=strict)
     context = coral_inference.init(descriptor)
     try:
         state = context.state

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from coral_inference.runtime.schema import PluginOptions, compose
 
 if TYPE_CHECKING:
     import yaml
+
+_log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CORAL_"
 #: Environment variables that are not configuration keys.
@@ -380,6 +383,38 @@ def _read_sources(
     return _Sources(trees, _env_items(env) + _set_items(overrides, issues))
 
 
+def _says_strict(sources: _Sources) -> bool:
+    """The ``strict`` key as the file/data and ``--set`` give it (env aside: later ones win)."""
+    value = False
+    for content, _, _ in sources.trees:
+        if isinstance(content, Mapping) and "strict" in content:
+            value = content["strict"] is True
+    for path, text, source in sources.items:
+        if path == "strict" and source.startswith("--set"):
+            value = _switch_text(text) is True
+    return value
+
+
+def _foreign_env(sources: _Sources, schema: Section, *, strict: bool, warn: bool) -> _Sources:
+    """``sources`` without the ``CORAL_*`` variables that name no key: the prefix is not ours
+    alone (another tool's variable must not break every command). Each is a warning, or left in
+    to be reported as an unknown key when ``strict``."""
+    if strict:
+        return sources
+    kept = []
+    for path, text, source in sources.items:
+        if source.startswith("env ") and _node_for(schema, path) is None:
+            if warn:
+                _log.warning(
+                    "ignoring environment variable %s: not a coral-inference config key "
+                    "(an error with --strict / strict: true)",
+                    source.removeprefix("env "),
+                )
+            continue
+        kept.append((path, text, source))
+    return _Sources(sources.trees, kept)
+
+
 def _check(sources: _Sources, schema: Section, issues: list[ConfigIssue]) -> RuntimeDescriptor:
     layers: list[dict[str, _Value]] = []
     base: dict[str, _Value] = {}
@@ -433,10 +468,12 @@ def load_config(
     env: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
     plugins: PluginOptions | bool = True,
+    strict: bool | None = None,
 ) -> RuntimeDescriptor:
     """Merge defaults < ``file`` (or ``data``) < ``env`` (default ``os.environ``; pass ``{}`` to
     ignore it) < ``overrides`` (``KEY=VALUE``). Raises :class:`ConfigError` listing every
-    problem.
+    problem. A ``CORAL_*`` variable naming no key is a warning, or a problem when ``strict``
+    (default: the ``strict`` key of the file / ``--set``).
 
     ``plugins``: ``True`` asks the plugins the configuration allows for their sections (see the
     module docstring); a :class:`PluginOptions` uses those; ``False`` checks only the core's keys
@@ -447,7 +484,9 @@ def load_config(
         file = env["CORAL_CONFIG"]
     issues: list[ConfigIssue] = []
     sources = _read_sources(file, data, env, overrides, issues)
-    first = _check(sources, compose(None), issues)
+    strict = _says_strict(sources) if strict is None else strict
+    core = compose(None)
+    first = _check(_foreign_env(sources, core, strict=strict, warn=plugins is False), core, issues)
     if issues:
         raise ConfigError(issues)
     if plugins is False:
@@ -457,7 +496,8 @@ def load_config(
 
         plugins = plugin_options(first)
     assert isinstance(plugins, PluginOptions)
-    final = _check(sources, compose(plugins), issues)
+    schema = compose(plugins)
+    final = _check(_foreign_env(sources, schema, strict=strict, warn=True), schema, issues)
     if issues:
         raise ConfigError(issues)
     return final

@@ -107,6 +107,7 @@ def test_env_and_set_errors_name_their_source():
         load_config(
             env={"CORAL_PATCHES__VIDEO_SINK": "maybe", "CORAL_SERVICS__X": "1"},
             overrides=["services.metrics.storre=influxdb", "novalue"],
+            strict=True,
         )
     found = issues(exc)
     assert any(
@@ -156,3 +157,16 @@ def test_readme_reference_matches_schema():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for key, kind, default, _ in reference_rows():
         assert f"| `{key}` | {kind} | {f'`{default}`' if default else ''} |" in readme, key
+
+
+def test_unknown_coral_env_variables_are_a_warning_unless_strict(caplog):
+    env = {"CORAL_SERVICS__X": "1", "CORAL_TOKEN_OF_ANOTHER_TOOL": "abc"}
+    with caplog.at_level("WARNING"):
+        config = load_config(env=env)
+    assert config.get("strict") is False
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "CORAL_SERVICS__X" in warned and "CORAL_TOKEN_OF_ANOTHER_TOOL" in warned
+    with pytest.raises(ConfigError, match="CORAL_TOKEN_OF_ANOTHER_TOOL"):
+        load_config(env=env, strict=True)
+    with pytest.raises(ConfigError, match="CORAL_SERVICS__X"):
+        load_config(env=env, overrides=["strict=true"])
