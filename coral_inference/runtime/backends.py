@@ -38,6 +38,10 @@ class BackendAdapter(Protocol):
         (``declare_options``) when the configuration was loaded."""
 
 
+#: The backend distributions that exist, by backend name: the only install advice given.
+BACKEND_DISTRIBUTIONS = {"onnx": "coral-inference-onnx", "rknn": "coral-inference-rknn"}
+
+
 class BackendError(RuntimeError):
     """A backend cannot be selected or cannot load a model; the message says what to do."""
 
@@ -63,9 +67,15 @@ def select_backend(
         adapter = backends.get(requested)
         if adapter is None:
             known = ", ".join(sorted(backends)) or "none"
+            distribution = BACKEND_DISTRIBUTIONS.get(requested)
+            advice = (
+                f"install it: pip install {distribution}"
+                if distribution
+                else "no published backend has that name (coral plugins list --group backends "
+                "shows what is installed)"
+            )
             raise BackendError(
-                f"backend {requested!r} is not registered (registered: {known}); "
-                f"install its plugin, e.g. pip install coral-inference-{requested}"
+                f"backend {requested!r} is not registered (registered: {known}); {advice}"
             )
         status = adapter.availability()
         if not status.available:
