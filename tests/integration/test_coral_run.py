@@ -221,6 +221,9 @@ def test_preview_is_served_while_running(tmp_path, sample_package):
     assert process.returncode == 0, stderr
     assert page is not None and "RTCPeerConnection" in page
     assert json.loads(stdout)["frames"] == 200
+    # printed as a plain line for the user, not logged as a warning
+    assert f"\npreview: http://127.0.0.1:{port}" in "\n" + stderr, stderr
+    assert "WARNING" not in stderr, stderr
 
 
 def test_preview_port_in_use_is_a_clear_error(coral, tmp_path, sample_package):
