@@ -20,7 +20,12 @@ from typing import IO, Any
 
 from coral_inference.app import exit_codes
 from coral_inference.app.preflight import NotWritable, check_directory, check_file
-from coral_inference.app.stop_signals import StopRequested, signal_number, stop_on_signals
+from coral_inference.app.stop_signals import (
+    StopRequested,
+    StopSignals,
+    signal_number,
+    stop_on_signals,
+)
 from coral_inference.patches.tap import (
     DROP,
     PredictionBoxes,
@@ -383,11 +388,11 @@ def run(request: RunRequest) -> RunSummary:
 
     SIGTERM and SIGHUP stop the run like Ctrl-C: the summary is returned with ``signal`` set.
     """
-    with stop_on_signals():
-        return _run(request)
+    with stop_on_signals() as signals:
+        return _run(request, signals)
 
 
-def _run(request: RunRequest) -> RunSummary:
+def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
     import coral_inference
 
     env = None if request.use_env else {}
@@ -437,8 +442,11 @@ def _run(request: RunRequest) -> RunSummary:
         summary.interrupted = True
         summary.signal = signal_number(stop)
     finally:
+        signals.disarm()  # closing the outputs must not be interrupted
         coral_inference.shutdown()
         _collect_outputs(context, sinks, summary)
+    if summary.signal is None and signals.received is not None:  # arrived while closing
+        summary.interrupted, summary.signal = True, signals.received
     if summary.frames == 0 and summary.signal is None and summary.source_error is None:
         summary.source_error = "no frame could be read from the source"
     return summary
