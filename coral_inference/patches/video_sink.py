@@ -100,10 +100,12 @@ class VideoSinkPatch(Patch):
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
         from coral_inference.services.recording.recovery import recover_partial_segments
         from coral_inference.services.recording.retention import RetentionPolicy
+        from coral_inference.services.recording.video_writers import resolve_codec
 
         settings = context.config.section("services.recording")
         root = Path(settings["dir"])
         recover_partial_segments(root)  # what a crashed run left half-written
+        resolve_codec(settings["codec"])  # imports PyAV now, not on the first frame's thread
         retention = RetentionPolicy(
             root,
             max_total_bytes=int(settings["max_total_gb"] * GIB),

@@ -108,8 +108,11 @@ class H264Writer:
         )
         self._stream.width, self._stream.height = even_size(width, height)
         self._stream.pix_fmt = "yuv420p"
+        # zerolatency: no lookahead or B-frames, so less CPU and memory per frame on edge
+        # CPUs and every frame muxed as soon as it is encoded (nothing lost in the encoder).
         self._stream.options = {
             "preset": preset,
+            "tune": "zerolatency",
             "crf": str(crf),
             "g": str(max(1, round(fps)) * KEYFRAME_SECONDS),
         }
