@@ -252,7 +252,7 @@ def _sink_enabled(config: RuntimeDescriptor, patch: str) -> bool:
     """Whether ``patch`` will be applied, as far as the config tells before init."""
     only = config.get("plugins.only")
     return (
-        bool(config.get(f"patches.{patch}", True))
+        bool(config.get(f"patches.{patch}.enabled", True))
         and (only is None or patch in only)
         and patch not in (config.get("plugins.disabled") or [])
     )
