@@ -77,7 +77,10 @@ class FrameClock:
             restamped = dataclasses.replace(frame, frame_timestamp=stamp)
         except TypeError:  # not a dataclass: keep the object, only mark it
             restamped = frame
-        object.__setattr__(restamped, CAPTURED_ATTRIBUTE, captured)
+        try:
+            object.__setattr__(restamped, CAPTURED_ATTRIBUTE, captured)
+        except (AttributeError, TypeError):  # slotted: file stamps stay exact, latency falls back
+            pass
         return restamped
 
     def restamp_all(self, frames: Any) -> Any:

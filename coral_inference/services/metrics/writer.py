@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 
+from coral_inference.services.background import run_in_background_priority
 from coral_inference.services.metrics.points import MetricPoint
 from coral_inference.services.metrics.stores import MetricStore, StoreRejected, StoreUnavailable
 
@@ -177,6 +178,7 @@ class BufferedMetricWriter:
     # --- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        run_in_background_priority()
         try:
             while (batch := self._next_batch()) is not None:
                 self._deliver(*batch)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from coral_inference.services.annotation import DetectionsLike, draw_detections
+from coral_inference.services.background import run_in_background_priority
 from coral_inference.services.recording.retention import RetentionPolicy
 from coral_inference.services.recording.segment_names import partial_path, segment_filename
 from coral_inference.services.recording.video_writers import (
@@ -216,6 +217,7 @@ class SegmentedRecorder:
     # Writer thread.
 
     def _run(self) -> None:
+        run_in_background_priority()  # encoding yields the CPU to inference
         while True:
             try:
                 item = self._queue.get(timeout=_IDLE_POLL_SECONDS)
