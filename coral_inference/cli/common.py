@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -95,12 +97,33 @@ def quiet_inference_warnings() -> None:
         warnings.filterwarnings("ignore", message=INFERENCE_IMPORT_WARNINGS)
 
 
+#: Libraries that inference 1.x imports for optional model families and that log or warn on
+#: import (bitsandbytes, transformers, timm); silenced while inference is first imported.
+IMPORT_NOISE_LOGGERS = ("bitsandbytes", "transformers", "timm")
+
+
 def route_inference_logs_to_stderr() -> None:
     """inference logs through a rich handler on stdout; send its records to stderr instead,
-    so that stdout carries only the command's own output (one JSON object with --json)."""
-    import logging
+    so that stdout carries only the command's own output (one JSON object with --json).
 
-    import inference.core.logger  # noqa: F401 - configures the "inference" logger
+    The first import of inference runs quietly: its optional model families' deprecation and
+    dependency warnings (inference 1.x: dozens of lines) concern no local model package.
+    """
+    import logging
+    import warnings
+
+    noisy = [logging.getLogger(name) for name in IMPORT_NOISE_LOGGERS]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            if not sys.warnoptions:
+                warnings.simplefilter("ignore")
+            import inference.core.logger  # noqa: F401 - configures the "inference" logger
+    finally:
+        for logger, level in zip(noisy, levels, strict=True):
+            logger.setLevel(level)
 
     logger = logging.getLogger("inference")
     for handler in list(logger.handlers):
@@ -112,8 +135,27 @@ def route_inference_logs_to_stderr() -> None:
         logger.addHandler(handler)
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+def echo_json(data: Any, file: IO[str] | None = None) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str), file=file)
+
+
+@contextlib.contextmanager
+def stdout_for_one_json_object() -> Iterator[IO[str]]:
+    """Inside the block, whatever anything writes to standard output (this process's code,
+    inference, a library printing at the file-descriptor level) goes to standard error; the
+    stream yielded writes to the real standard output, for the one JSON object of ``--json``."""
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    out = os.fdopen(os.dup(real), "w", encoding="utf-8")
+    try:
+        yield out
+    finally:
+        out.flush()
+        sys.stdout.flush()
+        os.dup2(real, 1)
+        os.close(real)
+        out.close()
 
 
 def plugin_manager_from_env() -> PluginManager:

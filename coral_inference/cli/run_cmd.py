@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
 from coral_inference.app.stop_signals import StopRequested, signal_number
-from coral_inference.cli.common import config_options, echo_json, route_inference_logs_to_stderr
+from coral_inference.cli.common import (
+    config_options,
+    echo_json,
+    route_inference_logs_to_stderr,
+    stdout_for_one_json_object,
+)
 
 
 @click.command()
@@ -97,15 +102,17 @@ def run(
         "progress": not as_json and sys.stderr.isatty(),
         "workflow": workflow,
     }
-    summary = _run_reporting_errors(request_args, as_json)
     if as_json:
-        echo_json(summary)
+        with stdout_for_one_json_object() as out:
+            summary = _run_reporting_errors(request_args, out)
+            echo_json(summary, file=out)
     else:
+        summary = _run_reporting_errors(request_args, None)
         _print_summary(summary, save_predictions)
     sys.exit(summary["exit_code"])
 
 
-def _run_reporting_errors(request_args: dict[str, Any], as_json: bool) -> dict[str, Any]:
+def _run_reporting_errors(request_args: dict[str, Any], json_out: IO[str] | None) -> dict[str, Any]:
     """The job's summary, or exit with one line on stderr (and one JSON object with --json)."""
     from coral_inference.app import exit_codes
     from coral_inference.app.run import RunError, RunRequest
@@ -127,8 +134,9 @@ def _run_reporting_errors(request_args: dict[str, Any], as_json: bool) -> dict[s
     except (KeyboardInterrupt, StopRequested) as stop:  # before the job had anything to report
         message, code = "stopped before the run started", 128 + signal_number(stop)
     click.echo(f"error: {message}", err=True)
-    if as_json:
-        echo_json({"error": message, "exit_code": code})
+    if json_out is not None:
+        echo_json({"error": message, "exit_code": code}, file=json_out)
+        json_out.flush()
     sys.exit(code)
 
 

@@ -23,10 +23,15 @@ def serve(host, port, config_file, overrides, no_env, token, no_auth, no_restore
     """Serve inference's HTTP API, /coral/pipelines, WebRTC preview, recordings, metrics and a
     dashboard; SIGTERM/SIGINT stop every pipeline cleanly (exit 0)."""
     from coral_inference.app.serve.server import serve as run_server
-    from coral_inference.app.serve.settings import ServeError, ServeSettings
+    from coral_inference.app.serve.settings import (
+        ServeError,
+        ServeSettings,
+        check_inference_supported,
+    )
 
     config = load_descriptor(config_file, overrides, no_env)
     try:
+        check_inference_supported()
         settings = ServeSettings.from_config(
             config, host=host, port=port, token=token, no_auth=no_auth, restore=not no_restore
         )

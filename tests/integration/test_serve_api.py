@@ -10,23 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_process import ServeProcess, serve_config
+from serve_process import ServeProcess, needs_supported_inference, serve_assets, serve_config
 
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from coral_inference.models.sample import build_sample_package, generate_sample_video
-
-    root = tmp_path_factory.mktemp("serve")
-    package = build_sample_package(root / "centerface").root
-    video = root / "faces.mp4"
-    generate_sample_video(video, frames=120, size=(320, 180), fps=25)
-    return {"root": root, "package": package, "video": video}
+    return serve_assets(tmp_path_factory.mktemp("serve"), frames=120)
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,23 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_process import TEST_ENV, ServeProcess, serve_config
+from serve_process import (
+    TEST_ENV,
+    ServeProcess,
+    needs_supported_inference,
+    serve_assets,
+    serve_config,
+)
 
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from coral_inference.models.sample import build_sample_package, generate_sample_video
-
-    root = tmp_path_factory.mktemp("serve-life")
-    package = build_sample_package(root / "centerface").root
-    video = root / "faces.mp4"
-    generate_sample_video(video, frames=600, size=(320, 180), fps=25)
-    return {"root": root, "package": package, "video": video}
+    return serve_assets(tmp_path_factory.mktemp("serve-life"), frames=600)
 
 
 def coral_serve(*args: str, cwd: Path) -> subprocess.CompletedProcess:

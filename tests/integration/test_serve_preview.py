@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from serve_process import ServeProcess, serve_config
+from serve_process import ServeProcess, needs_supported_inference, serve_config
 
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
 
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
 
 SIZE = (320, 180)
 

@@ -9,6 +9,23 @@ from pathlib import Path
 from typing import Any
 
 SECTION_PATH = "services.serve"
+#: The inference versions whose stream manager ``coral serve`` drives (its module layout and
+#: wire protocol); inference 1.x moved the stream manager, and serve is not ported to it yet.
+SUPPORTED_INFERENCE = ">=0.54,<1.0"
+
+
+def check_inference_supported() -> None:
+    """Raise :class:`ServeError` naming the installed inference when serve cannot drive it."""
+    from coral_inference.runtime import compat
+
+    installed = compat.installed_inference()
+    check = compat.check_range(installed.version, SUPPORTED_INFERENCE)
+    if not check.ok:
+        raise ServeError(
+            f"coral serve drives inference's 0.54-line stream manager: {check.reason}; "
+            f"install 'inference-cpu{SUPPORTED_INFERENCE}' for coral serve (coral run and the "
+            "patches support the newer line)"
+        )
 
 
 class ServeError(RuntimeError):
