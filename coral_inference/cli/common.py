@@ -121,6 +121,10 @@ def route_inference_logs_to_stderr() -> None:
             if not sys.warnoptions:
                 warnings.simplefilter("ignore")
             import inference.core.logger  # noqa: F401 - configures the "inference" logger
+
+            # The model registry the local_models patch extends: importing it imports every
+            # optional model family, the source of the noise.
+            import inference.models.utils  # noqa: F401
     finally:
         for logger, level in zip(noisy, levels, strict=True):
             logger.setLevel(level)
