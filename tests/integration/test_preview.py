@@ -31,6 +31,7 @@ pytest.importorskip("inference")
 
 import cv2  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from webrtc_client import receive_frames  # noqa: E402
 
 import coral_inference  # noqa: E402
 from coral_inference.app.preview import PreviewError, PreviewServer, parse_address  # noqa: E402
@@ -125,16 +126,6 @@ async def connect_viewer(url: str) -> tuple[RTCPeerConnection, Any]:
     assert answer["type"] == "answer"
     await pc.setRemoteDescription(RTCSessionDescription(**answer))
     return pc, await asyncio.wait_for(track, 10)
-
-
-async def receive_frames(track: Any, count: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """The next ``count`` decoded frames of ``size`` (width, height), as BGR arrays."""
-    frames = []
-    while len(frames) < count:
-        frame = await track.recv()
-        if (frame.width, frame.height) == size:
-            frames.append(frame.to_ndarray(format="bgr24"))
-    return frames
 
 
 def assert_box_drawn(image: np.ndarray) -> None:

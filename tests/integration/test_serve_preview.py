@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from serve_process import ServeProcess, needs_supported_inference, serve_config
+from webrtc_client import receive_frames
 
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
@@ -66,15 +67,6 @@ async def viewer(server: ServeProcess, pipeline_id: str) -> tuple[RTCPeerConnect
     return pc, await asyncio.wait_for(track, 10)
 
 
-async def frames_of(track: Any, count: int) -> list[np.ndarray]:
-    frames = []
-    while len(frames) < count:
-        frame = await track.recv()
-        if (frame.width, frame.height) == SIZE:
-            frames.append(frame.to_ndarray(format="bgr24"))
-    return frames
-
-
 def frames_counter(server: ServeProcess, pipeline_id: str) -> int:
     return server.pipeline(pipeline_id)["frames"]
 
@@ -89,7 +81,7 @@ def test_viewers_get_live_changing_frames(server: ServeProcess, pipeline_id: str
     async def scenario() -> list[list[np.ndarray]]:
         viewers = [await viewer(server, pipeline_id) for _ in range(2)]
         try:
-            return list(await asyncio.gather(*(frames_of(t, 8) for _, t in viewers)))
+            return list(await asyncio.gather(*(receive_frames(t, 8, SIZE) for _, t in viewers)))
         finally:
             for pc, _ in viewers:
                 await pc.close()
@@ -137,7 +129,7 @@ def test_twenty_offers_leave_no_thread_or_task(server: ServeProcess, pipeline_id
     async def one_viewer() -> None:
         pc, track = await viewer(server, pipeline_id)
         try:
-            await frames_of(track, 2)
+            await receive_frames(track, 2, SIZE)
         finally:
             await pc.close()
 
