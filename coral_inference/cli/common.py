@@ -97,25 +97,19 @@ def quiet_inference_warnings() -> None:
         warnings.filterwarnings("ignore", message=INFERENCE_IMPORT_WARNINGS)
 
 
-#: Libraries that inference 1.x imports for optional model families and that log or warn on
-#: import (bitsandbytes, transformers, timm); silenced while inference is first imported.
-IMPORT_NOISE_LOGGERS = ("bitsandbytes", "transformers", "timm")
-
-
 def route_inference_logs_to_stderr() -> None:
     """inference logs through a rich handler on stdout; send its records to stderr instead,
     so that stdout carries only the command's own output (one JSON object with --json).
 
     The first import of inference runs quietly: its optional model families' deprecation and
-    dependency warnings (inference 1.x: dozens of lines) concern no local model package.
+    dependency warnings and log records below ERROR (inference 1.x: dozens of lines from
+    transformers, bitsandbytes, timm, ... whichever are installed) concern no local model package.
     """
     import logging
     import warnings
 
-    noisy = [logging.getLogger(name) for name in IMPORT_NOISE_LOGGERS]
-    levels = [logger.level for logger in noisy]
-    for logger in noisy:
-        logger.setLevel(logging.ERROR)
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
             if not sys.warnoptions:
@@ -126,8 +120,7 @@ def route_inference_logs_to_stderr() -> None:
             # optional model family, the source of the noise.
             import inference.models.utils  # noqa: F401
     finally:
-        for logger, level in zip(noisy, levels, strict=True):
-            logger.setLevel(level)
+        logging.disable(disabled)
 
     logger = logging.getLogger("inference")
     for handler in list(logger.handlers):

@@ -450,7 +450,7 @@ def test_health_checks_stop_a_pipeline_whose_video_ended(runtime, video: Path) -
     health = threading.Thread(target=app.check_process_health, daemon=True)
     health.start()
 
-    wait_until(lambda: pipeline_id not in app.PROCESSES_TABLE and not real.is_alive(), 10)
+    wait_until(lambda: pipeline_id not in app.PROCESSES_TABLE and not real.is_alive(), 60)
     assert real.exitcode == 0
 
 
