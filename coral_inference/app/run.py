@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from coral_inference.app import exit_codes
+from coral_inference.app.inference_import import import_inference_with_logs_on_stderr
 from coral_inference.app.preflight import NotWritable, check_directory, check_file
 from coral_inference.app.stop_signals import (
     StopRequested,
@@ -427,6 +428,7 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
         overrides.append(f"backends.preferred={json.dumps([request.backend])}")
     config = load_config(request.config_file, overrides=overrides, env=env)
 
+    import_inference_with_logs_on_stderr()  # seconds: only once the input is known to be good
     context = coral_inference.init(config)
     summary = RunSummary(model_id=model_id, source=str(source), recovered=recovered)
     summary.problems = context.problems()

@@ -97,41 +97,6 @@ def quiet_inference_warnings() -> None:
         warnings.filterwarnings("ignore", message=INFERENCE_IMPORT_WARNINGS)
 
 
-def route_inference_logs_to_stderr() -> None:
-    """inference logs through a rich handler on stdout; send its records to stderr instead,
-    so that stdout carries only the command's own output (one JSON object with --json).
-
-    The first import of inference runs quietly: its optional model families' deprecation and
-    dependency warnings and log records below ERROR (inference 1.x: dozens of lines from
-    transformers, bitsandbytes, timm, ... whichever are installed) concern no local model package.
-    """
-    import logging
-    import warnings
-
-    disabled = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            if not sys.warnoptions:
-                warnings.simplefilter("ignore")
-            import inference.core.logger  # noqa: F401 - configures the "inference" logger
-
-            # The model registry the local_models patch extends: importing it imports every
-            # optional model family, the source of the noise.
-            import inference.models.utils  # noqa: F401
-    finally:
-        logging.disable(disabled)
-
-    logger = logging.getLogger("inference")
-    for handler in list(logger.handlers):
-        if getattr(handler, "stream", None) is not sys.stderr:
-            logger.removeHandler(handler)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s inference: %(message)s"))
-        logger.addHandler(handler)
-
-
 def echo_json(data: Any, file: IO[str] | None = None) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str), file=file)
 

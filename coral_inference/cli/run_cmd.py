@@ -12,7 +12,6 @@ from coral_inference.app.stop_signals import StopRequested, signal_number
 from coral_inference.cli.common import (
     config_options,
     echo_json,
-    route_inference_logs_to_stderr,
     stdout_for_one_json_object,
 )
 
@@ -121,7 +120,6 @@ def _run_reporting_errors(request_args: dict[str, Any], json_out: IO[str] | None
     from coral_inference.runtime.backends import BackendError
     from coral_inference.runtime.config import ConfigError
 
-    route_inference_logs_to_stderr()
     try:
         return run_job(RunRequest(**request_args)).to_dict()
     except ConfigError as exc:
