@@ -15,7 +15,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 ADDRESS = re.compile(r"coral serve on (http://\S+/)")
@@ -25,21 +24,6 @@ TEST_ENV = {
     "METRICS_ENABLED": "false",
     "MODEL_VALIDATION_DISABLED": "true",
 }
-
-
-def inference_supported() -> bool:
-    """Whether coral serve drives the installed inference (its stream manager's line)."""
-    from coral_inference.app.serve.settings import SUPPORTED_INFERENCE
-    from coral_inference.runtime import compat
-
-    return compat.check_range(compat.installed_inference().version, SUPPORTED_INFERENCE).ok
-
-
-#: The serve test modules need an inference whose stream manager coral serve drives.
-needs_supported_inference = pytest.mark.skipif(
-    not inference_supported(),
-    reason="coral serve drives the 0.54-line stream manager (test_serve_unsupported covers 1.x)",
-)
 
 
 def serve_assets(root: Path, frames: int) -> dict[str, Path]:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_process import ServeProcess, needs_supported_inference, serve_assets, serve_config
+from serve_process import ServeProcess, serve_assets, serve_config
 
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 from serve_process import (
     TEST_ENV,
     ServeProcess,
-    needs_supported_inference,
     serve_assets,
     serve_config,
 )
@@ -20,7 +19,7 @@ from serve_process import (
 pytest.importorskip("inference")
 pytest.importorskip("aiortc")
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from serve_process import ServeProcess, needs_supported_inference, serve_config
+from serve_process import ServeProcess, serve_config
 from webrtc_client import receive_frames
 
 pytest.importorskip("inference")
@@ -25,7 +25,7 @@ pytest.importorskip("aiortc")
 
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), needs_supported_inference]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SIZE = (320, 180)
 

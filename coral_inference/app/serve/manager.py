@@ -12,6 +12,7 @@ server, with the runtime's patches applied, and are its direct children.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import threading
@@ -30,6 +31,17 @@ def enable_stream_api() -> None:
     """inference reads ``ENABLE_STREAM_API`` when ``inference.core.env`` is first imported:
     call this before anything imports ``inference``."""
     os.environ["ENABLE_STREAM_API"] = "True"
+
+
+def _pipeline_host_option(handler: Any) -> dict[str, Any]:
+    """inference 1.x's handler also takes the pipeline host (``host_descriptor``) that
+    ``import inference`` installs as the process default; 0.54's takes none."""
+    if "host_descriptor" not in inspect.signature(handler).parameters:
+        return {}
+    host = compat.import_object(
+        "inference.core.interfaces.stream_manager.manager_app.host:get_default_host_descriptor"
+    )
+    return {"host_descriptor": host()}
 
 
 class StreamManagerHost:
@@ -58,7 +70,9 @@ class StreamManagerHost:
 
         app = self.app
         handler = functools.partial(
-            app.InferencePipelinesManagerHandler, processes_table=app.PROCESSES_TABLE
+            app.InferencePipelinesManagerHandler,
+            processes_table=app.PROCESSES_TABLE,
+            **_pipeline_host_option(app.InferencePipelinesManagerHandler),
         )
         self._server = RoboflowTCPServer(
             (LOOPBACK, 0), handler, socket_operations_timeout=SOCKET_TIMEOUT

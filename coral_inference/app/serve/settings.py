@@ -9,22 +9,22 @@ from pathlib import Path
 from typing import Any
 
 SECTION_PATH = "services.serve"
-#: The inference versions whose stream manager ``coral serve`` drives (its module layout and
-#: wire protocol); inference 1.x moved the stream manager, and serve is not ported to it yet.
-SUPPORTED_INFERENCE = ">=0.54,<1.0"
 
 
-def check_inference_supported() -> None:
-    """Raise :class:`ServeError` naming the installed inference when serve cannot drive it."""
+def check_inference_supported(installed: str | None = None) -> None:
+    """Raise :class:`ServeError` when ``installed`` (default: the installed inference's version)
+    is outside the lines whose stream manager ``coral serve`` is tested against: the patches'
+    :data:`~coral_inference.patches.TESTED_INFERENCE` (0.54's module layout, and 1.x's, where the
+    stream manager moved to ``streamvision`` and its handler takes the pipeline host)."""
+    from coral_inference.patches import TESTED_INFERENCE
     from coral_inference.runtime import compat
 
-    installed = compat.installed_inference()
-    check = compat.check_range(installed.version, SUPPORTED_INFERENCE)
+    version = installed if installed is not None else compat.installed_inference().version
+    check = compat.check_range(version, TESTED_INFERENCE)
     if not check.ok:
         raise ServeError(
-            f"coral serve drives inference's 0.54-line stream manager: {check.reason}; "
-            f"install 'inference-cpu{SUPPORTED_INFERENCE}' for coral serve (coral run and the "
-            "patches support the newer line)"
+            f"coral serve is tested with inference {TESTED_INFERENCE}: {check.reason}; "
+            f"install 'inference-cpu{TESTED_INFERENCE}'"
         )
 
 
