@@ -29,4 +29,7 @@ fi
 if [ $# -gt 0 ]; then
   exec "$venv/bin/tox" run -e "$1"
 fi
+# Create every env at once (their downloads overlap: torch for inference18 and rknn is ~6 GB
+# each), then run the tests one env after another, so that no two suites share the CPUs.
+"$venv/bin/tox" run-parallel --notest --parallel all --parallel-no-spinner
 exec "$venv/bin/tox" run
