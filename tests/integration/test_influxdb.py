@@ -252,3 +252,27 @@ def test_server_restart_mid_run(
     writer.close(timeout=30)
     assert (writer.stats.written, writer.stats.dropped, writer.stats.pending) == (300, 0, 0)
     assert stored_frame_ids(second.url, influxdb_database) == list(range(100, 300))
+
+
+def test_coral_serve_reads_a_pipelines_series_back_with_its_time_window(
+    influxdb_url: str, influxdb_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``GET /coral/metrics/{id}?since=&until=`` answers with ``store: influxdb``."""
+    from coral_inference.app.serve.metrics import SeriesReader
+
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a proxy that would refuse: unused
+    quoted = "cam 'north', gate=1"
+    with make_writer(influxdb_url, influxdb_database) as writer:
+        for point in make_points(range(10), pipeline_id=quoted) + make_points(range(10, 14)):
+            writer.submit(point)
+    reader = SeriesReader({"store": "influxdb", "url": influxdb_url, "database": influxdb_database})
+
+    series = reader.series(quoted, None, None)
+    assert [row["frame_id"] for row in series] == list(range(10))
+    assert series[0]["time"] == "2024-05-06T07:08:09.000Z"
+    assert series[3]["latency_ms"] == pytest.approx(5.3) and series[3]["fps"] == 30.0
+    assert series[3]["detections"] == 3
+    window = reader.series(quoted, T0 + timedelta(milliseconds=2), T0 + timedelta(milliseconds=5))
+    assert [row["frame_id"] for row in window] == [2, 3, 4, 5]
+    assert [row["frame_id"] for row in reader.series("pipe", None, None)] == [10, 11, 12, 13]
+    assert reader.series("no such pipeline", None, None) == []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coral_inference.app.serve.settings import ServeError
+from coral_inference.services.metrics.points import datetime_to_ns
 
 MAX_POINTS = 5000
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,6 +44,8 @@ class SeriesReader:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
+        # Like the metric writer (http.client), never through an HTTP proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def series(
         self, pipeline_id: str, since: datetime | None, until: datetime | None
@@ -62,10 +65,10 @@ class SeriesReader:
         args: list[Any] = [pipeline_id]
         if since is not None:
             query += " AND timestamp_ns >= ?"
-            args.append(int(since.timestamp() * 1e9))
+            args.append(datetime_to_ns(since))
         if until is not None:
             query += " AND timestamp_ns <= ?"
-            args.append(int(until.timestamp() * 1e9))
+            args.append(datetime_to_ns(until))
         query += " ORDER BY timestamp_ns DESC LIMIT ?"
         args.append(MAX_POINTS)
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -96,9 +99,9 @@ class SeriesReader:
         escaped = pipeline_id.replace("\\", "\\\\").replace("'", "\\'")
         where = [f"\"pipeline_id\" = '{escaped}'"]
         if since is not None:
-            where.append(f"time >= {int(since.timestamp() * 1e9)}")
+            where.append(f"time >= {datetime_to_ns(since)}")
         if until is not None:
-            where.append(f"time <= {int(until.timestamp() * 1e9)}")
+            where.append(f"time <= {datetime_to_ns(until)}")
         statement = (
             f'SELECT "frame_id", "fps", "latency_ms", "detections" FROM "{DEFAULT_MEASUREMENT}"'
             f" WHERE {' AND '.join(where)} ORDER BY time DESC LIMIT {MAX_POINTS}"
@@ -110,7 +113,7 @@ class SeriesReader:
         if self.settings.get("token"):
             request.add_header("Authorization", f"Token {self.settings['token']}")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with self._opener.open(request, timeout=10) as response:
                 body = json.load(response)
         except OSError as error:
             raise ServeError(f"metrics store {self.settings['url']}: {error}") from None
