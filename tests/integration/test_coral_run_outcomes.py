@@ -76,8 +76,9 @@ def test_file_frames_are_stamped_from_the_run_start_and_runs_never_collide(
             round((b - a).total_seconds(), 3) for a, b in zip(stamps, stamps[1:], strict=False)
         }
         assert steps == {round(1 / 20, 3)}  # the frame's position in the file (20 fps)
-        # capture -> result on the monotonic clock: well under a second here, not an hour
-        assert 0 < summary["end_to_end_ms"]["p95"] < 5000, summary["end_to_end_ms"]
+        # capture -> result on the monotonic clock: seconds at most (frames wait in inference's
+        # decode buffer, longer on a loaded machine), not the file's hour of age
+        assert 0 < summary["end_to_end_ms"]["p95"] < 60_000, summary["end_to_end_ms"]
         runs.append((set(stamps), summary["recordings"]))
     assert not runs[0][0] & runs[1][0]
     assert not set(runs[0][1]) & set(runs[1][1])  # recording names unique per run

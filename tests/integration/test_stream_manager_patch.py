@@ -207,7 +207,7 @@ def test_silent_pipeline_answers_error_after_command_timeout(runtime, children) 
     response, took = send(table, managed.pipeline_id, status_command(managed.pipeline_id))
     assert failed(response, "operation_error"), response
     assert "did not answer within 2s" in response["public_error_message"]
-    assert 2.0 <= took < 3.0, took
+    assert 2.0 <= took < 3.5, took
 
     # 0.54's handlers call it without the process: bounded all the same.
     started = time.monotonic()
@@ -215,14 +215,14 @@ def test_silent_pipeline_answers_error_after_command_timeout(runtime, children) 
         responses_queue=managed.responses_queue, matching_request_id="never-sent"
     )
     assert failed(response, "operation_error")
-    assert 2.0 <= time.monotonic() - started < 3.0
+    assert 2.0 <= time.monotonic() - started < 3.5
 
     # A dead pipeline process is noticed well before the deadline.
     managed.pipeline_manager.kill()
     managed.pipeline_manager.join(5)
     response, took = send(table, managed.pipeline_id, status_command(managed.pipeline_id))
     assert failed(response, "not_found"), response
-    assert took < 0.9, took
+    assert took < 1.5, took  # the deadline is 2 s
 
 
 def test_answer_read_by_another_waiter_reaches_its_own(runtime) -> None:
@@ -236,7 +236,7 @@ def test_answer_read_by_another_waiter_reaches_its_own(runtime) -> None:
     assert app.get_response_ignoring_thrash(responses, "first") == first
     started = time.monotonic()
     assert app.get_response_ignoring_thrash(responses, "second") == second  # not dropped
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.5  # not after the 2 s timeout
 
 
 def test_second_operation_on_busy_pipeline_answers_busy(runtime, children) -> None:
@@ -254,7 +254,7 @@ def test_second_operation_on_busy_pipeline_answers_busy(runtime, children) -> No
     response, took = send(table, managed.pipeline_id, status_command(managed.pipeline_id))
     assert failed(response, "operation_error"), response
     assert "busy" in response["public_error_message"]
-    assert 0.3 <= took < 0.9, took
+    assert 0.3 <= took < 1.5, took  # the lock timeout, not the 2 s command timeout
 
     holder.join(5)
     assert failed(first[0], "operation_error")
@@ -268,7 +268,7 @@ def test_join_kills_a_pipeline_process_after_the_grace_period(runtime, children)
 
     started = time.monotonic()
     app.join_inference_pipeline(processes_table=table, pipeline_id=managed.pipeline_id)
-    assert 0.5 <= time.monotonic() - started < 2.0
+    assert 0.5 <= time.monotonic() - started < 3.0
     assert managed.pipeline_manager.exitcode == -signal.SIGKILL
     assert table == {}
 
@@ -387,7 +387,7 @@ def test_health_checks_keep_answering_pipeline_and_kill_stuck_one(
 
     took = wait_until(lambda: not stuck.pipeline_manager.is_alive(), 10)
     # two failed checks of 2 s each, SIGTERM ignored for the 0.5 s grace, then SIGKILL
-    assert 4.5 <= took < 8.0, took
+    assert 4.5 <= took < 9.5, took
     assert got_sigterm.is_set()
     assert stuck.pipeline_manager.exitcode == -signal.SIGKILL
     assert stuck.pipeline_id not in table
@@ -422,8 +422,15 @@ def test_start_on_a_silent_pipeline_is_bounded_and_not_health_checked(
     stuck.is_idle = True  # a warm pipeline process: the next INIT takes it
     app.PROCESSES_TABLE[stuck.pipeline_id] = stuck
     answers: list[dict] = []
+    alive_when_answered: list[bool] = []
     init = {"type": "init", "video_configuration": {}, "processing_configuration": {}}
-    starter = threading.Thread(target=lambda: answers.append(request(init)))
+
+    def start() -> None:
+        answers.append(request(init))
+        # Read at once: a health check may kill it from now on (earliest ~1 s later).
+        alive_when_answered.append(stuck.pipeline_manager.is_alive())
+
+    starter = threading.Thread(target=start)
     started = time.monotonic()
     starter.start()
     wait_until(lambda: not stuck.is_idle, 5)
@@ -434,12 +441,12 @@ def test_start_on_a_silent_pipeline_is_bounded_and_not_health_checked(
     assert answers[0]["pipeline_id"] == stuck.pipeline_id
     assert answers[0]["response"]["status"] == "failure"
     assert "did not answer within 2s" in answers[0]["response"]["public_error_message"]
-    assert 2.0 <= time.monotonic() - started < 3.0
-    assert stuck.pipeline_manager.is_alive()  # never checked while it was starting
+    assert 2.0 <= time.monotonic() - started < 3.5
+    assert alive_when_answered == [True]  # never checked while it was starting
 
     # Then it is checked: one 0.5 s timeout exhausts the budget, 0.5 s grace, SIGKILL.
     took = wait_until(lambda: not stuck.pipeline_manager.is_alive(), 5)
-    assert took < 2.5, took
+    assert took < 3.5, took
     assert stuck.pipeline_id not in app.PROCESSES_TABLE
 
 
