@@ -450,7 +450,13 @@ def test_start_on_a_silent_pipeline_is_bounded_and_not_health_checked(
     assert stuck.pipeline_id not in app.PROCESSES_TABLE
 
 
-def test_health_checks_stop_a_pipeline_whose_video_ended(runtime, video: Path) -> None:
+def test_health_checks_stop_a_pipeline_whose_video_ended(runtime, video: Path, tmp_path) -> None:
+    # A real pipeline process finishing on its own: give it a realistic grace (the default's
+    # order), not the 0.5 s the stuck-process tests use; inference 1.x on a loaded 2-core
+    # machine takes longer than that to join its threads and close its sinks.
+    config = runtime_config(tmp_path)
+    config["services"]["stream_manager"] = {**LIMITS, "termination_grace_seconds": 10.0}
+    assert coral_inference.init(config).patches["stream_manager"].status == "applied"
     app = app_module()
     pipeline_id = start_pipeline(str(video))
     real = app.PROCESSES_TABLE[pipeline_id].pipeline_manager
