@@ -8,7 +8,6 @@ run a step-less workflow on an MJPEG stream served on 127.0.0.1 or on a video fi
 
 from __future__ import annotations
 
-import inspect
 import json
 import multiprocessing
 import signal
@@ -31,6 +30,7 @@ pytest.importorskip("psutil")
 import cv2  # noqa: E402
 
 import coral_inference  # noqa: E402
+from coral_inference.app.serve.manager import pipeline_host_option  # noqa: E402
 from coral_inference.patches.stream_manager import (  # noqa: E402
     APP,
     HANDLER,
@@ -340,11 +340,10 @@ def video(tmp_path: Path) -> Path:
 def request(command: dict[str, Any]) -> dict[str, Any]:
     """One request through the manager's own handler, as its TCP server would pass it."""
     app = app_module()
-    options: dict[str, Any] = {"processes_table": app.PROCESSES_TABLE}
-    if "host_descriptor" in inspect.signature(app.InferencePipelinesManagerHandler).parameters:
-        from streamvision.stream_manager.manager_app.host import get_default_host_descriptor
-
-        options["host_descriptor"] = get_default_host_descriptor()
+    options: dict[str, Any] = {
+        "processes_table": app.PROCESSES_TABLE,
+        **pipeline_host_option(app.InferencePipelinesManagerHandler),
+    }
     client, server = socket.socketpair()
     with client, server:
         payload = json.dumps(command).encode()

@@ -33,7 +33,7 @@ def enable_stream_api() -> None:
     os.environ["ENABLE_STREAM_API"] = "True"
 
 
-def _pipeline_host_option(handler: Any) -> dict[str, Any]:
+def pipeline_host_option(handler: Any) -> dict[str, Any]:
     """inference 1.x's handler also takes the pipeline host (``host_descriptor``) that
     ``import inference`` installs as the process default; 0.54's takes none."""
     if "host_descriptor" not in inspect.signature(handler).parameters:
@@ -72,7 +72,7 @@ class StreamManagerHost:
         handler = functools.partial(
             app.InferencePipelinesManagerHandler,
             processes_table=app.PROCESSES_TABLE,
-            **_pipeline_host_option(app.InferencePipelinesManagerHandler),
+            **pipeline_host_option(app.InferencePipelinesManagerHandler),
         )
         self._server = RoboflowTCPServer(
             (LOOPBACK, 0), handler, socket_operations_timeout=SOCKET_TIMEOUT
