@@ -34,14 +34,21 @@ def _influxdb_needs_url(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-#: ``services.serve``: the settings of ``coral serve``.
+#: ``services.serve``: the settings of ``coral serve`` (README "Security" explains each).
 SERVE_SECTION = Section(
     "coral serve: pipelines over HTTP, preview, dashboard, Prometheus",
     {
         "token": Option(
             "str",
             None,
-            "bearer token every route but GET /healthz needs (required off loopback)",
+            "bearer token (16+ characters) every route but GET /healthz and the login page "
+            "needs; off loopback one is generated when none is given",
+            nullable=True,
+        ),
+        "token_file": Option(
+            "path",
+            None,
+            "file holding the token (first line); keeps it out of the process list",
             nullable=True,
         ),
         "state_path": Option(
@@ -51,10 +58,49 @@ SERVE_SECTION = Section(
             "float", 10.0, "longest wait for pipelines to stop on SIGTERM/SIGINT", minimum=0
         ),
         "body_limit_bytes": Option(
-            "int", 33554432, "largest request body accepted (larger: 413)", minimum=1024
+            "int", 65536, "largest JSON body of the coral routes (larger: 413)", minimum=1024
+        ),
+        "image_body_limit_bytes": Option(
+            "int",
+            16777216,
+            "largest body of inference's own routes (images in base64; larger: 413)",
+            minimum=1024,
+        ),
+        "sdp_limit_bytes": Option(
+            "int", 32768, "largest WebRTC offer SDP (larger: 413)", minimum=1024
         ),
         "viewer_queue": Option("int", 2, "frames waiting per preview viewer", minimum=1),
-        "max_viewers": Option("int", 32, "open preview peer connections at most", minimum=1),
+        "max_viewers": Option("int", 16, "open preview peer connections at most", minimum=1),
+        "max_viewers_per_pipeline": Option(
+            "int", 4, "open preview peer connections per pipeline at most", minimum=1
+        ),
+        "viewer_connect_seconds": Option(
+            "float", 30.0, "a viewer not connected this long after its offer is closed", minimum=1
+        ),
+        "max_pipelines": Option("int", 8, "pipelines at most (more: 429)", minimum=1),
+        "allowed_origins": Option(
+            "list[str]",
+            [],
+            "web origins (scheme://host[:port]) allowed to call the API from a browser (CORS)",
+        ),
+        "allowed_hosts": Option(
+            "list[str]",
+            [],
+            "Host header names accepted besides loopback names and the bound address "
+            "('.example.org' matches subdomains, '*' any)",
+        ),
+        "allow_code_execution": Option(
+            "bool",
+            False,
+            "let workflows run custom Python and reach files/environment: a token holder "
+            "can then run code as this user",
+        ),
+        "media_dirs": Option(
+            "list[str]", [], "directories whose video files may be pipeline sources"
+        ),
+        "model_dirs": Option(
+            "list[str]", [], "directories whose model packages may be given by path"
+        ),
     },
 )
 

@@ -23,6 +23,8 @@ TEST_ENV = {
     "TELEMETRY_OPT_OUT": "true",
     "METRICS_ENABLED": "false",
     "MODEL_VALIDATION_DISABLED": "true",
+    # inference logs through rich, which wraps at the terminal's width: one record per line
+    "COLUMNS": "1000",
 }
 
 
@@ -44,7 +46,14 @@ def serve_config(root: Path, package: Path, **serve: Any) -> Path:
         "services": {
             "recording": {"dir": str(root / "recordings"), "segment_seconds": 2},
             "metrics": {"path": str(root / "metrics.db"), "flush_seconds": 0.2},
-            "serve": {"state_path": str(root / "serve.db"), "grace_seconds": 10, **serve},
+            "serve": {
+                "state_path": str(root / "serve.db"),
+                "grace_seconds": 10,
+                # the test's files: sources and packages may be given by path from there
+                "media_dirs": [str(root), str(package.parent)],
+                "model_dirs": [str(root), str(package.parent)],
+                **serve,
+            },
             "stream_manager": {"health_check_seconds": 1},
         },
     }
@@ -87,8 +96,9 @@ class ServeProcess:
                 self._ready.set()
         self._ready.set()
 
-    def log(self) -> str:
-        return "".join(self.stderr[-60:])
+    def log(self, lines: int = 60) -> str:
+        """The last ``lines`` lines of its stderr (None: all)."""
+        return "".join(self.stderr[-lines:] if lines else self.stderr)
 
     def request(
         self,
@@ -128,8 +138,8 @@ class ServeProcess:
                 raise AssertionError("timed out waiting; server log:\n" + self.log())
             time.sleep(interval)
 
-    def pipeline(self, pipeline_id: str) -> dict[str, Any]:
-        status, body = self.json("GET", f"/coral/pipelines/{pipeline_id}")
+    def pipeline(self, pipeline_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        status, body = self.json("GET", f"/coral/pipelines/{pipeline_id}", headers=headers)
         assert status == 200, body
         return body
 

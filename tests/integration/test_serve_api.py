@@ -160,7 +160,9 @@ def test_delete_stops_a_running_pipeline(server: ServeProcess, assets: dict[str,
         ({"model": "faces", "source": "x.mp4", "colour": 1}, None, "colour"),
         ({"model": "faces", "source": "x.mp4", "max_fps": -1}, None, "max_fps"),
         ({"model": "nope", "source": "x.mp4"}, None, "'nope'"),
-        ({"model": "faces", "source": "/does/not/exist.mp4"}, None, "does not exist"),
+        # relative to the server's directory, which is one of its media_dirs
+        ({"model": "faces", "source": "missing.mp4"}, None, "does not exist"),
+        ({"model": "faces", "source": "/does/not/exist.mp4"}, None, "not allowed"),
     ],
 )
 def test_bad_pipeline_requests_are_400(

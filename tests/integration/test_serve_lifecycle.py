@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -38,31 +39,66 @@ def coral_serve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
-def test_non_loopback_without_token_refuses_to_start(tmp_path: Path, host: str) -> None:
-    result = coral_serve("--host", host, "--port", "0", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "refusing to serve" in result.stderr and "--token" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_off_loopback_without_a_token_one_is_generated_saved_and_printed_once(
+    tmp_path: Path,
+) -> None:
+    first = ServeProcess("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    try:
+        (line,) = [line for line in first.stderr if "coral serve token" in line]
+        token = line.rsplit(": ", 1)[1].strip()
+        saved = tmp_path / "coral-output" / "serve-token"
+        assert saved.read_text().strip() == token and len(token) >= 32
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert stat.S_IMODE(saved.parent.stat().st_mode) == 0o700
+        assert first.request("GET", "/coral/pipelines")[0] == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert first.json("GET", "/coral/pipelines", headers=bearer)[0] == 200
+    finally:
+        first.stop()
+    again = ServeProcess("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    try:
+        assert token not in again.log(lines=0)
+        assert f"coral serve token: file {saved}" in again.log(lines=0)
+        assert again.json("GET", "/coral/pipelines", headers=bearer)[0] == 200
+    finally:
+        again.stop()
 
 
-def test_token_and_no_auth_together_is_an_error(tmp_path: Path) -> None:
-    result = coral_serve("--token", "t", "--no-auth", "--port", "0", cwd=tmp_path)
-    assert result.returncode == 2 and "not both" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--token", "sixteen-chars-ok", "--no-auth"), "not both"),
+        (("--token", "short"), "has 5 characters: give at least 16"),
+        (("--token-file", "/nonexistent/token"), "cannot read the token file /nonexistent/token"),
+    ],
+)
+def test_bad_token_settings_are_one_line_errors(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = coral_serve(*args, "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
 
 
 def test_token_required_and_body_limited(assets: dict[str, Path], tmp_path: Path) -> None:
     config = serve_config(tmp_path, assets["package"], body_limit_bytes=4096)
-    server = ServeProcess("--port", "0", "-c", str(config), "--token", "s3cret", cwd=tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-s3cret-s3cret\n")
+    token_file.chmod(0o600)
+    server = ServeProcess(
+        "--port", "0", "-c", str(config), "--token-file", str(token_file), cwd=tmp_path
+    )
     try:
         assert server.json("GET", "/healthz")[0] == 200
-        for path in ("/coral/pipelines", "/metrics", "/", "/info", "/coral/recordings"):
+        for path in ("/coral/pipelines", "/metrics", "/info", "/coral/recordings"):
             status, headers, _ = server.request("GET", path)
             assert status == 401, path
             assert headers["www-authenticate"] == "Bearer"
+        status, _, page = server.request("GET", "/")  # redirected to the login page
+        assert status == 200 and b'type="password"' in page
         wrong = {"Authorization": "Bearer nope"}
         assert server.request("GET", "/coral/pipelines", headers=wrong)[0] == 401
-        good = {"Authorization": "Bearer s3cret"}
+        good = {"Authorization": "Bearer s3cret-s3cret-s3cret"}
         assert server.json("GET", "/coral/pipelines", headers=good)[0] == 200
         status, reply = server.json("POST", "/coral/pipelines", raw=b"x" * 5000, headers=good)
         assert status == 413 and "4096" in reply["error"]

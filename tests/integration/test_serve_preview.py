@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from chromium import Page, chromium, devtools
 from serve_process import ServeProcess, serve_config
 from webrtc_client import receive_frames
 
@@ -37,7 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("serve-preview")
     package = build_sample_package(root / "centerface").root
     generate_sample_video(root / "faces.mp4", frames=1000, size=SIZE, fps=25)
-    process = ServeProcess("--port", "0", "-c", str(serve_config(root, package)), cwd=root)
+    config = serve_config(root, package, max_viewers_per_pipeline=16)  # ten viewers at once
+    process = ServeProcess("--port", "0", "-c", str(config), cwd=root)
     process.video = root / "faces.mp4"  # type: ignore[attr-defined]
     yield process
     process.stop()
@@ -180,71 +178,20 @@ PAGE_STATE = """(() => {
 })()"""
 
 
-async def devtools(profile: Path, timeout: float) -> Any:
-    """The first page's DevTools websocket of the Chromium using ``profile``."""
-    import aiohttp
-
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + timeout
-    while not port_file.is_file() or len(port_file.read_text().split()) < 2:
-        assert time.monotonic() < deadline, "chromium did not open its DevTools port"
-        await asyncio.sleep(0.1)
-    port = port_file.read_text().split()[0]
-    session = aiohttp.ClientSession()
-    async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
-        pages = [p for p in await response.json() if p["type"] == "page"]
-    return session, await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
-
-
-class Page:
-    def __init__(self, socket_: Any) -> None:
-        self.socket = socket_
-        self.calls = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.calls += 1
-        await self.socket.send_json({"id": self.calls, "method": method, "params": params})
-        while True:
-            reply = await self.socket.receive_json()
-            if reply.get("id") == self.calls:
-                return reply["result"]
-
-    async def state(self) -> dict[str, Any]:
-        result = await self.call("Runtime.evaluate", expression=PAGE_STATE, returnByValue=True)
-        value = result["result"].get("value")  # absent while the page is still loading
-        return (
-            json.loads(value)
-            if value
-            else {"rows": [], "charts": [0], "width": 0, "height": 0, "patches": 0, "why": result}
-        )
-
-
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_dashboard_in_headless_chromium(
     server: ServeProcess, pipeline_id: str, tmp_path: Path
 ) -> None:
     profile = tmp_path / "chromium"
-    browser = subprocess.Popen(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-crash-reporter",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-            "--window-size=1280,1500",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-port=0",
-            server.url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+
+    async def state(page: Page) -> dict[str, Any]:
+        return await page.evaluate(PAGE_STATE) or {
+            "rows": [],
+            "charts": [0],
+            "width": 0,
+            "height": 0,
+            "patches": 0,
+        }
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], bytes]:
         session, socket_ = await devtools(profile, 30)
@@ -252,7 +199,7 @@ def test_dashboard_in_headless_chromium(
             page = Page(socket_)
             deadline = time.monotonic() + 45
             while True:
-                first = await page.state()
+                first = await state(page)
                 if (
                     pipeline_id in first["rows"]
                     and (first["width"], first["height"]) == SIZE
@@ -263,22 +210,15 @@ def test_dashboard_in_headless_chromium(
                 assert time.monotonic() < deadline, first
                 await asyncio.sleep(0.5)
             await asyncio.sleep(1.5)
-            second = await page.state()
+            second = await state(page)
             shot = await page.call("Page.captureScreenshot", format="png")
             return first, second, base64.b64decode(shot["data"])
         finally:
             await socket_.close()
             await session.close()
 
-    try:
+    with chromium(server.url, profile):
         first, second, png = asyncio.run(asyncio.wait_for(scenario(), 90))
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(10)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(browser.pid, signal.SIGKILL)
     screenshot = tmp_path / "dashboard.png"
     screenshot.write_bytes(png)
     print(f"dashboard screenshot: {screenshot}")

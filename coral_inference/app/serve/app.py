@@ -17,7 +17,7 @@ from coral_inference.app.serve.pipelines import ModelResolver, PipelineService, 
 from coral_inference.app.serve.preview import PreviewHub
 from coral_inference.app.serve.recordings import RecordingIndex
 from coral_inference.app.serve.relay import FrameRelayPatch, SlotReader, slot_path
-from coral_inference.app.serve.security import Guard
+from coral_inference.app.serve.security import Guard, HostPolicy
 from coral_inference.app.serve.settings import ServeSettings
 from coral_inference.app.serve.store import PipelineStore
 from coral_inference.runtime.patching import PatchContext
@@ -36,9 +36,10 @@ def _relay_parent() -> str | None:
 class ServeApp:
     """The runtime context, stream manager, pipelines, preview hub and the ASGI app."""
 
-    def __init__(self, context: Any, settings: ServeSettings) -> None:
+    def __init__(self, context: Any, settings: ServeSettings, port: int) -> None:
         self.context = context
         self.settings = settings
+        self.port = port
         self.restore_report: list[dict[str, Any]] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="coral-serve-", dir=_relay_parent()))
         self.relay_dir = self.workdir / "frames"
@@ -58,14 +59,19 @@ class ServeApp:
             self.host,
             self.store,
             self.relay_dir,
-            ModelResolver(context),
+            ModelResolver(context, settings.model_dirs),
             start_timeout=float(config.get("services.stream_manager.start_timeout_seconds")),
+            media_dirs=settings.media_dirs,
+            max_pipelines=settings.max_pipelines,
         )
         self.hub = PreviewHub(
             lambda pipeline_id: SlotReader(slot_path(self.relay_dir, pipeline_id)),
             settings.ice_servers,
             settings.viewer_queue,
             settings.max_viewers,
+            settings.max_viewers_per_pipeline,
+            settings.viewer_connect_seconds,
+            settings.sdp_limit_bytes,
         )
         self.recordings = RecordingIndex(Path(config.get("services.recording.dir")))
         self.series = SeriesReader(config.section("services.metrics"))
@@ -73,15 +79,25 @@ class ServeApp:
         from coral_inference.app.serve.routes import build_router
 
         self.fastapi.router.routes[0:0] = build_router(self).routes
-        self.asgi = Guard(self.fastapi, settings.token, settings.body_limit_bytes)
+        self.asgi = Guard(
+            self.fastapi,
+            token=settings.token,
+            port=port,
+            hosts=HostPolicy.for_server(settings.host, settings.allowed_hosts),
+            allowed_origins=settings.allowed_origins,
+            body_limit=settings.body_limit_bytes,
+            image_body_limit=settings.image_body_limit_bytes,
+        )
 
     def _inference_app(self) -> Any:
         """inference's HttpInterface app; the static folders it mounts relative to the working
-        directory are made in the work dir and pointed at absolutely."""
+        directory are made in the work dir and pointed at absolutely. Its CORS middleware is
+        taken out (the guard answers CORS, for the allowed origins only)."""
         from inference.core.interfaces.http.http_api import HttpInterface
         from inference.core.managers.base import ModelManager
         from inference.core.registries.roboflow import RoboflowModelRegistry
         from inference.models.utils import ROBOFLOW_MODEL_TYPES
+        from starlette.middleware.cors import CORSMiddleware
         from starlette.staticfiles import StaticFiles
 
         for folder in INFERENCE_STATIC:
@@ -100,7 +116,13 @@ class ServeApp:
                     for d in static.all_directories
                 ]
                 static.directory = static.all_directories[0] if static.all_directories else None
-        return interface.app
+        app = interface.app
+        app.user_middleware = [
+            m
+            for m in app.user_middleware
+            if not (isinstance(m.cls, type) and issubclass(m.cls, CORSMiddleware))
+        ]
+        return app
 
     async def restore(self) -> None:
         """Start the stored pipelines; the failures are kept with their reasons."""

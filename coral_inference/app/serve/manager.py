@@ -27,12 +27,6 @@ LOOPBACK = "127.0.0.1"
 SOCKET_TIMEOUT = 5.0
 
 
-def enable_stream_api() -> None:
-    """inference reads ``ENABLE_STREAM_API`` when ``inference.core.env`` is first imported:
-    call this before anything imports ``inference``."""
-    os.environ["ENABLE_STREAM_API"] = "True"
-
-
 def pipeline_host_option(handler: Any) -> dict[str, Any]:
     """inference 1.x's handler also takes the pipeline host (``host_descriptor``) that
     ``import inference`` installs as the process default; 0.54's takes none."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coral_inference.app.serve.access import allowed_source, check_model_path_allowed
+from coral_inference.app.serve.credentials import mask_credentials
 from coral_inference.app.serve.manager import StreamManagerHost
 from coral_inference.app.serve.relay import SlotReader, slot_path
 from coral_inference.app.serve.settings import ServeError
@@ -34,6 +36,10 @@ MODEL_STEP = "roboflow_core/roboflow_object_detection_model@v1"
 
 class PipelineNotFound(ServeError):
     """No pipeline with that id."""
+
+
+class TooManyPipelines(ServeError):
+    """``services.serve.max_pipelines`` are running already."""
 
 
 def detection_workflow(model_id: str) -> dict[str, Any]:
@@ -78,24 +84,23 @@ class PackageModelsPatch(LocalModelsPatch):
 
 
 class ModelResolver:
-    """A request's ``model`` as a model id: a configured ``models.<id>``, or a package path
-    (loaded and validated here, registered through :class:`PackageModelsPatch`)."""
+    """A request's ``model`` as a model id: a configured ``models.<id>``, or the path of a
+    package inside ``model_dirs`` (loaded and validated here, registered through
+    :class:`PackageModelsPatch`)."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, model_dirs: tuple[Path, ...]) -> None:
         self.context = context
+        self.model_dirs = model_dirs
         self.configured: dict[str, str] = dict(context.config.section("models"))
         self.packages: dict[str, str] = {}
 
     def resolve(self, reference: str) -> str:
         if reference in self.configured or reference in self.packages:
             return reference
+        check_model_path_allowed(reference, self.model_dirs)
         path = Path(reference).expanduser()
         if not path.exists():
-            known = ", ".join(sorted({**self.configured, **self.packages})) or "none configured"
-            raise ServeError(
-                f"model {reference!r} is neither a model package path nor a configured model "
-                f"id ({known})"
-            )
+            raise ServeError(f"model package {reference!r} does not exist")
         from coral_inference.models.errors import ModelPackageError
         from coral_inference.models.package import load_package
 
@@ -121,14 +126,16 @@ class ModelResolver:
         return model_id
 
 
-def check_source(source: str) -> str | int:
-    """A source as the stream manager takes it; a missing or unreadable file is a ServeError."""
+def check_source(source: str, media_dirs: tuple[Path, ...]) -> str | int:
+    """A source as the stream manager takes it; one this server does not open to requests
+    (:mod:`~coral_inference.app.serve.access`), or a missing or unreadable file, is a
+    ServeError."""
     from coral_inference.app.run import RunError, parse_source
 
     try:
-        return parse_source(source)
+        return parse_source(allowed_source(source, media_dirs))
     except RunError as error:
-        raise ServeError(str(error)) from None
+        raise ServeError(mask_credentials(str(error))) from None
 
 
 @dataclass
@@ -152,12 +159,16 @@ class PipelineService:
         relay_dir: Path,
         models: ModelResolver,
         start_timeout: float,
+        media_dirs: tuple[Path, ...] = (),
+        max_pipelines: int = 8,
     ) -> None:
         self.host = host
         self.store = store
         self.relay_dir = relay_dir
         self.models = models
         self.start_timeout = start_timeout
+        self.media_dirs = media_dirs
+        self.max_pipelines = max_pipelines
         self.pipelines: dict[str, Pipeline] = {}
 
     def _client(self) -> Any:
@@ -172,19 +183,31 @@ class PipelineService:
     async def create(
         self, model: str, source: str, name: str | None = None, max_fps: float | None = None
     ) -> Pipeline:
-        """Check the model and source, store the pipeline, start it; ServeError if it can't."""
+        """Check the model and source, store the pipeline, start it; ServeError if it can't,
+        :class:`TooManyPipelines` when ``max_pipelines`` are there already."""
+        self._check_room()
         await asyncio.to_thread(self.models.resolve, model)
-        await asyncio.to_thread(check_source, source)
+        await asyncio.to_thread(check_source, source, self.media_dirs)
         pipeline_id = uuid.uuid4().hex[:12]
         record = PipelineRecord(
             pipeline_id, name or pipeline_id, model, source, max_fps, time.time()
         )
+        # checked again with no await before start() takes its place: concurrent requests
+        # cannot pass the limit together
+        self._check_room()
         pipeline = await self.start(record)
         if pipeline.status == "failed":
             self.pipelines.pop(pipeline_id, None)
             raise ServeError(f"pipeline did not start: {pipeline.error}")
         self.store.add(record)
         return pipeline
+
+    def _check_room(self) -> None:
+        if len(self.pipelines) >= self.max_pipelines:
+            raise TooManyPipelines(
+                f"{len(self.pipelines)} pipelines exist, the most this server runs "
+                "(services.serve.max_pipelines): delete one first"
+            )
 
     async def start(self, record: PipelineRecord) -> Pipeline:
         """Send the INIT command; the pipeline ends up ``running`` or ``failed`` (with why)."""
@@ -193,7 +216,7 @@ class PipelineService:
         )
         try:
             model_id = await asyncio.to_thread(self.models.resolve, record.model)
-            reference = await asyncio.to_thread(check_source, record.source)
+            reference = await asyncio.to_thread(check_source, record.source, self.media_dirs)
             command = {
                 "type": "init",
                 NAME_KEY: record.pipeline_id,
@@ -264,6 +287,7 @@ class PipelineService:
         latency = meta.get("latency_ms") or {}
         return {
             **pipeline.record.to_dict(),
+            "source": mask_credentials(pipeline.record.source),
             "status": status,
             "error": pipeline.error,
             "frames": meta.get("frames", 0),
@@ -280,7 +304,7 @@ class PipelineService:
 
 def _reason(error: BaseException) -> str:
     message = getattr(error, "public_message", None) or str(error) or type(error).__name__
-    return " ".join(str(message).split())
+    return mask_credentials(" ".join(str(message).split()))
 
 
 def pipeline_stats(services: Any) -> Any:

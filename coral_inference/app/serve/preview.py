@@ -39,7 +39,12 @@ CLOSE_TIMEOUT = 5.0
 
 
 class OfferError(ServeError):
-    """The offer cannot be answered (malformed SDP, no video, too many viewers)."""
+    """The offer cannot be answered: malformed (400), too large (413), too many viewers
+    (429)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Boxes:
@@ -142,14 +147,22 @@ class PreviewHub:
         reader_of: Callable[[str], SlotReader],
         ice_servers: tuple[str, ...] = (),
         queue_size: int = 2,
-        max_viewers: int = 32,
+        max_viewers: int = 16,
+        max_per_pipeline: int = 4,
+        connect_seconds: float = 30.0,
+        sdp_limit: int = 32768,
     ) -> None:
         self.reader_of = reader_of
         self.ice_servers = [ice_server(url) for url in ice_servers]
         self.queue_size = queue_size
         self.max_viewers = max_viewers
+        self.max_per_pipeline = max_per_pipeline
+        self.connect_seconds = connect_seconds
+        self.sdp_limit = sdp_limit
         self.feeds: dict[str, PipelineFeed] = {}
         self.peers: dict[RTCPeerConnection, tuple[str, ViewerTrack]] = {}
+        self._deadlines: dict[RTCPeerConnection, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def viewers(self) -> int:
@@ -161,8 +174,15 @@ class PreviewHub:
             raise OfferError('expected {"sdp": "...", "type": "offer"}')
         if body.get("type") != "offer":
             raise OfferError(f'"type" must be "offer", got {body.get("type")!r}')
+        if len(body["sdp"]) > self.sdp_limit:
+            raise OfferError(f"the offer's SDP is over {self.sdp_limit} bytes", 413)
         if len(self.peers) >= self.max_viewers:
-            raise OfferError(f"too many viewers ({self.max_viewers} open)")
+            raise OfferError(f"too many viewers ({self.max_viewers} open)", 429)
+        watching = sum(1 for owner, _ in self.peers.values() if owner == pipeline_id)
+        if watching >= self.max_per_pipeline:
+            raise OfferError(
+                f"too many viewers of this pipeline ({self.max_per_pipeline} open)", 429
+            )
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         track = ViewerTrack(pipeline_id, self.queue_size)
         try:
@@ -189,12 +209,26 @@ class PreviewHub:
             if pc.connectionState in ("failed", "closed"):
                 await self.close(pc, f"connection {pc.connectionState}")
 
+        self._deadlines[pc] = asyncio.get_running_loop().call_later(
+            self.connect_seconds, self._close_if_unconnected, pc
+        )
         log.info("preview viewer of %s joined (%d open)", pipeline_id, len(self.peers))
         answer = pc.localDescription
         return {"sdp": answer.sdp, "type": answer.type}
 
+    def _close_if_unconnected(self, pc: RTCPeerConnection) -> None:
+        if pc in self.peers and pc.connectionState != "connected":
+            reason = f"not connected within {self.connect_seconds:g} s"
+            log.warning("preview viewer of %s closed: %s", self.peers[pc][0], reason)
+            task = asyncio.get_running_loop().create_task(self.close(pc, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def close(self, pc: RTCPeerConnection, reason: str) -> None:
         entry = self.peers.pop(pc, None)
+        deadline = self._deadlines.pop(pc, None)
+        if deadline is not None:
+            deadline.cancel()
         if entry is None:
             return
         pipeline_id, track = entry

@@ -1,8 +1,9 @@
 """``/coral/recordings``: the closed segments under ``services.recording.dir``.
 
 Files are addressed as ``/coral/recordings/{pipeline_id}/{source}/{file}`` relative to the
-pipeline's directory; a path that leaves it (``..``, absolute, symlinks out) or that is not a
-closed segment is refused with 4xx before the file system is asked for anything else.
+pipeline's directory; a path that is not plain (``..``, absolute) or not a closed segment is
+refused with 4xx before the file system is asked, and one whose resolved path (links followed)
+leaves the recording root is answered 404, as is a missing one.
 Serving goes through Starlette's ``FileResponse``, which answers HTTP Range requests (206).
 """
 
@@ -67,6 +68,8 @@ class RecordingIndex:
             for path in sorted(directory.rglob("*.mp4")):
                 if not is_closed_segment(path.name) or not path.is_file():
                     continue
+                if not path.resolve().is_relative_to(self.root):
+                    continue  # behind a link that leads out of the root
                 stat = path.stat()
                 frames, fps = _probe(str(path), stat.st_size, stat.st_mtime_ns)
                 start = _start(path.name)
@@ -94,11 +97,10 @@ class RecordingIndex:
             raise RecordingPathError(f"recording path {file!r} is not a plain relative path")
         if not is_closed_segment(parts[-1]):
             raise RecordingPathError(f"{parts[-1]!r} is not a recording segment name")
-        base = (self.root / pipeline_id).resolve()
-        path = (base / file).resolve()
-        if not path.is_relative_to(base):
-            raise RecordingPathError(f"recording path {file!r} leaves the recording directory")
-        if not path.is_file():
+        path = (self.root / pipeline_id / file).resolve()
+        # the resolved path, links followed, must stay under the root itself: a link anywhere
+        # below it (a pipeline folder included) must not lead out
+        if not path.is_relative_to(self.root) or not path.is_file():
             raise RecordingPathError(f"no recording {pipeline_id}/{file}", status=404)
         return path
 

@@ -4,7 +4,10 @@ static mount)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import math
+import re
 import threading
 from typing import Any
 
@@ -12,13 +15,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from coral_inference.app.serve.metrics import CONTENT_TYPE, exposition, parse_time
-from coral_inference.app.serve.pipelines import PipelineNotFound
+from coral_inference.app.serve.pipelines import PipelineNotFound, TooManyPipelines
 from coral_inference.app.serve.preview import OfferError
 from coral_inference.app.serve.recordings import RecordingPathError
+from coral_inference.app.serve.security import session_cookie_name, session_value
 from coral_inference.app.serve.settings import ServeError
 from coral_inference.app.serve.static_files import STATIC_DIR
 
 PIPELINE_KEYS = {"model", "source", "name", "max_fps"}
+#: A pipeline's name: up to 128 letters, digits, spaces and ``_ . : @ ( ) + # , -``.
+NAME = re.compile(r"^[\w .:@()+#,-]{1,128}$")
+MAX_REFERENCE = 2048
+MAX_FPS = 1000
+#: The static files a page may load (everything else there is 404).
+STATIC_FILES = frozenset({"app.js", "login.js", "style.css"})
+#: How long the login cookie lasts (30 days).
+SESSION_SECONDS = 30 * 24 * 3600
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -26,7 +38,8 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 async def json_body(request: Request) -> Any:
-    """The request's JSON document; ServeError (400) when it is not JSON."""
+    """The request's JSON document (the guard checked syntax, depth and numbers); ServeError
+    (400) when it is not JSON."""
     raw = await request.body()
     try:
         return json.loads(raw)
@@ -43,16 +56,22 @@ def pipeline_request(body: Any) -> dict[str, Any]:
             f"unknown key(s) {', '.join(unknown)}; allowed: model, source, name, max_fps"
         )
     for key in ("model", "source"):
-        if not isinstance(body.get(key), str) or not body[key].strip():
+        value = body.get(key)
+        if not isinstance(value, str) or not value.strip():
             raise ServeError(f'"{key}" must be a non-empty string')
+        if len(value) > MAX_REFERENCE:
+            raise ServeError(f'"{key}" is longer than {MAX_REFERENCE} characters')
     name = body.get("name")
-    if name is not None and not isinstance(name, str):
-        raise ServeError('"name" must be a string')
+    if name is not None and (not isinstance(name, str) or not NAME.match(name)):
+        raise ServeError('"name" must be 1 to 128 letters, digits, spaces or _ . : @ ( ) + # , -')
     max_fps = body.get("max_fps")
     if max_fps is not None and (
-        isinstance(max_fps, bool) or not isinstance(max_fps, (int, float)) or max_fps <= 0
+        isinstance(max_fps, bool)
+        or not isinstance(max_fps, (int, float))
+        or not math.isfinite(max_fps)
+        or not 0 < max_fps <= MAX_FPS
     ):
-        raise ServeError('"max_fps" must be a positive number')
+        raise ServeError(f'"max_fps" must be a number above 0 and at most {MAX_FPS}')
     return {"model": body["model"], "source": body["source"], "name": name, "max_fps": max_fps}
 
 
@@ -62,16 +81,50 @@ def build_router(server: Any) -> APIRouter:
     router = APIRouter()
     service, hub = server.pipelines, server.hub
 
+    token: str | None = server.settings.token
+    cookie = session_cookie_name(server.port)
+
     @router.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, Any]:
+    async def healthz(request: Request) -> dict[str, Any]:
+        if not request.state.coral_authorised:
+            return {"status": "ok"}
         return {
             "status": "ok",
             "pipelines": len(service.pipelines),
             "viewers": hub.viewers,
             "threads": threading.active_count(),
             "tasks": len(asyncio.all_tasks()),
-            "restore": server.restore_report,
         }
+
+    @router.get("/login", include_in_schema=False)
+    async def login_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "login.html", media_type="text/html")
+
+    @router.post("/coral/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        """``{"token": ...}`` -> the session cookie (HttpOnly, SameSite=Strict)."""
+        body = await json_body(request)
+        given = body.get("token") if isinstance(body, dict) else None
+        if token is None:
+            return JSONResponse({"login": "this server has no token"})
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+            return error(401, "wrong token")
+        response = JSONResponse({"login": "ok"})
+        response.set_cookie(
+            cookie,
+            session_value(token),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+        return response
+
+    @router.post("/coral/logout", include_in_schema=False)
+    async def logout() -> Response:
+        response = JSONResponse({"logout": "ok"})
+        response.delete_cookie(cookie, path="/", httponly=True, samesite="strict")
+        return response
 
     @router.get("/coral/pipelines")
     async def list_pipelines() -> dict[str, Any]:
@@ -82,6 +135,8 @@ def build_router(server: Any) -> APIRouter:
         try:
             spec = pipeline_request(await json_body(request))
             pipeline = await service.create(**spec)
+        except TooManyPipelines as exc:
+            return error(429, str(exc))
         except ServeError as exc:
             return error(400, str(exc))
         return JSONResponse({"pipeline_id": pipeline.record.pipeline_id}, status_code=201)
@@ -110,7 +165,9 @@ def build_router(server: Any) -> APIRouter:
             answer = await hub.answer(pipeline_id, await json_body(request))
         except PipelineNotFound as exc:
             return error(404, str(exc))
-        except (OfferError, ServeError) as exc:
+        except OfferError as exc:
+            return error(exc.status, str(exc))
+        except ServeError as exc:
             return error(400, str(exc))
         return JSONResponse(answer)
 
@@ -158,9 +215,8 @@ def build_router(server: Any) -> APIRouter:
 
     @router.get("/coral/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
-        path = STATIC_DIR / name
-        if "/" in name or name.startswith(".") or not path.is_file():
+        if name not in STATIC_FILES:
             return error(404, f"no file {name!r}")
-        return FileResponse(path)
+        return FileResponse(STATIC_DIR / name)
 
     return router

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -50,22 +51,43 @@ def quiet_server(config: Any) -> Any:
     return Server(config)
 
 
+def announce(settings: ServeSettings, address: str) -> None:
+    """The start-up lines on stderr: the address, and where the token came from (the token
+    itself only when it was just generated: printed this once)."""
+    if settings.token and settings.token_origin.startswith("generated"):
+        print(
+            f"coral serve token (saved in {settings.token_file}): {settings.token}", file=sys.stderr
+        )
+    elif settings.token:
+        print(f"coral serve token: {settings.token_origin}", file=sys.stderr)
+    print(f"coral serve on {address}", file=sys.stderr, flush=True)
+
+
 def serve(config: Any, settings: ServeSettings) -> None:
     """Run until SIGINT/SIGTERM; returns after pipelines and patches are stopped."""
     import uvicorn
 
     import coral_inference
-    from coral_inference.app.serve.manager import enable_stream_api
+    from coral_inference.app.serve.credentials import mask_log_records
+    from coral_inference.app.serve.hardening import (
+        check_inference_environment,
+        harden_environment,
+    )
 
-    settings.check_exposure()
+    # files and folders this process and its pipelines make (state, metrics, recordings,
+    # token) are its user's alone
+    os.umask(0o077)
+    settings = settings.with_token()
     sock = bind(settings.host, settings.port)
-    enable_stream_api()
+    harden_environment(settings)
+    mask_log_records()
     context = coral_inference.init(config)
     app = None
     try:
         from coral_inference.app.serve.app import ServeApp
 
-        app = ServeApp(context, settings)
+        check_inference_environment(settings)
+        app = ServeApp(context, settings, sock.getsockname()[1])
         uv_config = uvicorn.Config(
             app.asgi,
             log_level="warning",
@@ -88,7 +110,7 @@ def serve(config: Any, settings: ServeSettings) -> None:
                 restoring = None
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            print(f"coral serve on http://{shown}:{port}/", file=sys.stderr, flush=True)
+            announce(settings, f"http://{shown}:{port}/")
             await server.serve(sockets=[sock])
             if restoring is not None and not restoring.done():
                 restoring.cancel()

@@ -1,19 +1,13 @@
 "use strict";
 // The coral serve dashboard: plain JS, no dependencies, works offline.
-const state = { token: sessionStorage.getItem("coralToken"), selected: null, pc: null };
+const state = { selected: null, pc: null };
 
+// With a token, the login page set an HttpOnly session cookie the browser sends by itself;
+// without one (or when it expired), go and log in.
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (state.token) headers.Authorization = "Bearer " + state.token;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (response.status === 401) {
-    const token = window.prompt("This server needs its token:");
-    if (token) {
-      state.token = token;
-      sessionStorage.setItem("coralToken", token);
-      return api(path, options);
-    }
-  }
+  const headers = Object.assign({ "Content-Type": "application/json" }, options.headers || {});
+  const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
+  if (response.status === 401) window.location.assign("/login");
   return response;
 }
 
@@ -148,12 +142,7 @@ async function refreshDetail() {
 async function playRecording(url) {
   const player = document.getElementById("playback");
   player.hidden = false;
-  if (state.token) {  // a <video src> cannot send the token: fetch it, play the blob
-    const response = await api(url);
-    player.src = URL.createObjectURL(await response.blob());
-  } else {
-    player.src = url;  // served with HTTP Range, so the browser can seek
-  }
+  player.src = url;  // the session cookie goes along; served with HTTP Range, so it seeks
   player.play();
 }
 
