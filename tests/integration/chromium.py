@@ -93,5 +93,9 @@ class Page:
             value = await self.evaluate(expression)
             if value:
                 return value
-            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            if time.monotonic() > deadline:
+                seen = await self.evaluate(
+                    "JSON.stringify([location.href, document.body ? document.body.innerText : ''])"
+                )
+                raise AssertionError(f"timed out waiting for {expression}; the page: {seen}")
             await asyncio.sleep(0.2)

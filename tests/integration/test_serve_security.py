@@ -61,7 +61,7 @@ def token_server(assets: dict[str, Path]) -> Iterator[ServeProcess]:
         max_pipelines=2,
         max_viewers=32,
         max_viewers_per_pipeline=32,
-        viewer_connect_seconds=3,
+        viewer_connect_seconds=15,
         media_dirs=[str(assets["root"])],
         model_dirs=[str(assets["root"])],
     )
@@ -379,33 +379,34 @@ def test_limits_on_pipelines_sdp_and_silent_viewers(
     assert status == 413, reply
 
     async def silent_offers() -> list[int]:
-        peers, statuses = [], []
+        peers = []
         for _ in range(33):
             pc = RTCPeerConnection()
             pc.addTransceiver("video", direction="recvonly")
             await pc.setLocalDescription(await pc.createOffer())
-            offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
-            status, _ = await asyncio.to_thread(
-                token_server.json, "POST", offer_path, offer, headers=BEARER
-            )
-            statuses.append(status)
             peers.append(pc)  # never given the answer: it never connects
-        try:
+
+        def offer(pc: RTCPeerConnection) -> int:
+            body = {"sdp": pc.localDescription.sdp, "type": "offer"}
+            return token_server.json("POST", offer_path, body, headers=BEARER)[0]
+
+        try:  # all at once, well inside the deadline
+            statuses = await asyncio.gather(*(asyncio.to_thread(offer, pc) for pc in peers))
             health = await asyncio.to_thread(token_server.json, "GET", "/healthz", headers=BEARER)
             assert health[1]["viewers"] == 32, health
             await asyncio.to_thread(
                 token_server.wait_for,
                 lambda: token_server.json("GET", "/healthz", headers=BEARER)[1]["viewers"] == 0,
-                90,
+                120,
             )
         finally:
             for pc in peers:
                 await pc.close()
-        return statuses
+        return sorted(statuses)
 
-    statuses = asyncio.run(asyncio.wait_for(silent_offers(), 200))
+    statuses = asyncio.run(asyncio.wait_for(silent_offers(), 240))
     assert statuses == [200] * 32 + [429], statuses
-    assert "not connected within 3 s" in token_server.log(lines=0), token_server.log()
+    assert "not connected within 15 s" in token_server.log(lines=0), token_server.log()
 
 
 def test_credentials_masked_token_off_command_lines_and_private_files(
@@ -582,3 +583,69 @@ print("connected" if select.select([listener], [], [], 0)[0] else "untouched")
 
     assert run("plain") == "connected"
     assert run("hardened") == "untouched"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_the_dashboard_with_a_token_logs_in_once_in_chromium(
+    token_server: ServeProcess, assets: dict[str, Path], tmp_path: Path
+) -> None:
+    """A browser opening ``/`` lands on the login page; the token typed once opens the
+    dashboard, which lists the pipelines through the HttpOnly cookie (invisible to scripts)."""
+    from chromium import Page, chromium, devtools
+
+    for pipeline_id in pipelines(token_server, BEARER):
+        token_server.json("DELETE", f"/coral/pipelines/{pipeline_id}", headers=BEARER)
+    status, reply = token_server.json(
+        "POST",
+        "/coral/pipelines",
+        {"model": "faces", "source": str(assets["video"]), "name": "door", "max_fps": 5},
+        headers=BEARER,
+    )
+    assert status == 201, reply
+    pipeline_id = reply["pipeline_id"]
+
+    async def scenario() -> dict[str, Any]:
+        session, socket_ = await devtools(tmp_path / "profile", 30)
+        try:
+            page = Page(socket_)
+            await page.wait_for(
+                "location.pathname === '/login' && document.readyState === 'complete'", 45
+            )
+            await page.evaluate("document.getElementById('token').focus()")
+            await page.call("Input.insertText", text=TOKEN)
+            await page.call(
+                "Input.dispatchKeyEvent",
+                type="keyDown",
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+                text="\r",
+            )
+            await page.call(
+                "Input.dispatchKeyEvent",
+                type="keyUp",
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+            )
+            rows = await page.wait_for(
+                "location.pathname === '/' && JSON.stringify([...document.querySelectorAll("
+                "'#pipelines tbody tr')].map((r) => r.dataset.pipelineId))",
+                45,
+            )
+            return {
+                "rows": rows,
+                "cookie_visible": await page.evaluate("JSON.stringify(document.cookie)"),
+                "status": await page.evaluate(
+                    "JSON.stringify(document.getElementById('status').textContent)"
+                ),
+            }
+        finally:
+            await socket_.close()
+            await session.close()
+
+    with chromium(token_server.url, tmp_path / "profile"):
+        seen = asyncio.run(asyncio.wait_for(scenario(), 120))
+    assert pipeline_id in seen["rows"], seen
+    assert seen["cookie_visible"] == "", seen  # HttpOnly: no script can read the session
+    assert not seen["status"].startswith("error"), seen

@@ -185,6 +185,8 @@ class PreviewHub:
             )
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         track = ViewerTrack(pipeline_id, self.queue_size)
+        # counted from here, before the first await: concurrent offers cannot pass the limits
+        self.peers[pc] = (pipeline_id, track)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="offer"))
             if not any(t.kind == "video" for t in pc.getTransceivers()):
@@ -192,12 +194,13 @@ class PreviewHub:
             pc.addTrack(track)
             await pc.setLocalDescription(await pc.createAnswer())
         except OfferError:
+            self.peers.pop(pc, None)
             await pc.close()
             raise
         except Exception as error:  # noqa: BLE001 - aiortc raises many kinds on bad SDP
+            self.peers.pop(pc, None)
             await pc.close()
             raise OfferError(f"invalid offer: {error or type(error).__name__}") from None
-        self.peers[pc] = (pipeline_id, track)
         feed = self.feeds.get(pipeline_id)
         if feed is None:
             feed = self.feeds[pipeline_id] = PipelineFeed(pipeline_id, self.reader_of(pipeline_id))
