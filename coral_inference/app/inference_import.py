@@ -7,15 +7,17 @@ bitsandbytes, timm, ... whichever are installed) that concern no local model pac
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import warnings
 
 
-def import_inference_with_logs_on_stderr() -> None:
-    """Import ``inference`` quietly (records below ERROR and warnings are off for the import;
-    ``-W``/``PYTHONWARNINGS`` still win) and send its log records to standard error, so that
-    standard output carries only the command's own output (one JSON object with ``--json``).
+def import_inference_with_logs_on_stderr(also: tuple[str, ...] = ()) -> None:
+    """Import ``inference`` (and the modules ``also`` names) quietly (records below ERROR and
+    warnings are off for the import; ``-W``/``PYTHONWARNINGS`` still win) and send its log
+    records to standard error, so that standard output carries only the command's own output
+    (one JSON object with ``--json``).
 
     Costly (seconds; inference 1.x imports torch): call it once the job's input is checked.
     """
@@ -30,6 +32,9 @@ def import_inference_with_logs_on_stderr() -> None:
             # The model registry the local_models patch extends: importing it imports every
             # optional model family, the source of the noise.
             import inference.models.utils  # noqa: F401
+
+            for module in also:
+                importlib.import_module(module)
     finally:
         logging.disable(disabled)
 

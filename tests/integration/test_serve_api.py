@@ -133,6 +133,10 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     }
     assert patches["video_sink"] == "applied"
 
+    # a plain model pipeline: none of inference's import or "experimental" warnings
+    log = server.log(lines=0)
+    assert "shadows an attribute" not in log and "init_with_workflow is experimental" not in log
+
     status, reply = server.json("DELETE", f"/coral/pipelines/{pipeline_id}")
     assert status == 200 and reply["deleted"] is True
     assert server.json("GET", f"/coral/pipelines/{pipeline_id}")[0] == 404

@@ -103,7 +103,10 @@ def build_router(server: Any) -> APIRouter:
     @router.post("/coral/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         """``{"token": ...}`` -> the session cookie (HttpOnly, SameSite=Strict)."""
-        body = await json_body(request)
+        try:
+            body = await json_body(request)
+        except ServeError as exc:
+            return error(400, str(exc))
         given = body.get("token") if isinstance(body, dict) else None
         if token is None:
             return JSONResponse({"login": "this server has no token"})

@@ -10,12 +10,16 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from coral_inference.app.serve.settings import ServeError, ServeSettings
 
 log = logging.getLogger(__name__)
+
+#: inference's HTTP API module (its import warns about pydantic field names).
+INFERENCE_HTTP_API = "inference.core.interfaces.http.http_api"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -68,6 +72,7 @@ def serve(config: Any, settings: ServeSettings) -> None:
     import uvicorn
 
     import coral_inference
+    from coral_inference.app.inference_import import import_inference_with_logs_on_stderr
     from coral_inference.app.serve.credentials import mask_log_records
     from coral_inference.app.serve.hardening import (
         check_inference_environment,
@@ -81,6 +86,10 @@ def serve(config: Any, settings: ServeSettings) -> None:
     sock = bind(settings.host, settings.port)
     harden_environment(settings)
     mask_log_records()
+    # inference's import-time warnings (pydantic field names, optional model families) and the
+    # "experimental" warning every workflow pipeline process gives say nothing to a user here
+    import_inference_with_logs_on_stderr(also=(INFERENCE_HTTP_API,))
+    warnings.filterwarnings("ignore", message="init_with_workflow is experimental")
     context = coral_inference.init(config)
     app = None
     try:
