@@ -142,7 +142,9 @@ class ServeApp:
 
     def stop(self, grace: float) -> None:
         """Stop pipelines (recordings finalised, metrics flushed in their processes) within
-        ``grace`` seconds, then release the server's own files."""
+        ``grace`` seconds, then release the server's own files. Pipelines that ended before
+        are marked so in the store first (a restart does not run an ended file again)."""
+        self.pipelines.describe_all()
         self.host.stop(grace)
         self.store.close()
         shutil.rmtree(self.workdir, ignore_errors=True)

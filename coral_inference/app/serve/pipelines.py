@@ -24,7 +24,7 @@ from coral_inference.app.serve.credentials import mask_credentials
 from coral_inference.app.serve.manager import StreamManagerHost
 from coral_inference.app.serve.relay import SlotReader, slot_path
 from coral_inference.app.serve.settings import ServeError
-from coral_inference.app.serve.store import PipelineRecord, PipelineStore
+from coral_inference.app.serve.store import PipelineRecord, PipelineStore, default_restart
 from coral_inference.patches.local_models import LocalModelsPatch
 from coral_inference.patches.stream_manager import NAME_KEY
 from coral_inference.runtime.patching import PatchContext
@@ -181,7 +181,12 @@ class PipelineService:
         )
 
     async def create(
-        self, model: str, source: str, name: str | None = None, max_fps: float | None = None
+        self,
+        model: str,
+        source: str,
+        name: str | None = None,
+        max_fps: float | None = None,
+        restart: str | None = None,
     ) -> Pipeline:
         """Check the model and source, store the pipeline, start it; ServeError if it can't,
         :class:`TooManyPipelines` when ``max_pipelines`` are there already."""
@@ -190,7 +195,13 @@ class PipelineService:
         await asyncio.to_thread(check_source, source, self.media_dirs)
         pipeline_id = uuid.uuid4().hex[:12]
         record = PipelineRecord(
-            pipeline_id, name or pipeline_id, model, source, max_fps, time.time()
+            pipeline_id,
+            name or pipeline_id,
+            model,
+            source,
+            max_fps,
+            time.time(),
+            restart=restart or default_restart(source),
         )
         # checked again with no await before start() takes its place: concurrent requests
         # cannot pass the limit together
@@ -245,9 +256,15 @@ class PipelineService:
         return pipeline
 
     async def restore(self) -> list[Pipeline]:
-        """Start every stored pipeline; returns those that failed (each with its reason)."""
+        """Start every stored pipeline whose restart policy says so (the others are listed as
+        they were left: ``ended``, or ``stopped``); returns those that failed to start (each
+        with its reason)."""
         failed = []
         for record in self.store.all():
+            if not record.starts_again():
+                status = record.state if record.state in ("ended", "failed") else "stopped"
+                self.pipelines[record.pipeline_id] = Pipeline(record, status=status)
+                continue
             pipeline = await self.start(record)
             if pipeline.status == "failed":
                 failed.append(pipeline)
@@ -283,10 +300,15 @@ class PipelineService:
                 status = "ended"
             elif not (pipeline.manager_id and self.host.is_alive(pipeline.manager_id)):
                 status = "ended" if meta else "stopped"
+        if status in ("ended", "failed") and pipeline.record.state != status:
+            pipeline.record.state = status  # kept: a restart does not run an ended file again
+            self.store.set_state(pipeline.record.pipeline_id, status)
         stats = meta.get("stats") or {}
         latency = meta.get("latency_ms") or {}
+        record = pipeline.record.to_dict()
+        del record["state"]  # "status" says it, live
         return {
-            **pipeline.record.to_dict(),
+            **record,
             "source": mask_credentials(pipeline.record.source),
             "status": status,
             "error": pipeline.error,

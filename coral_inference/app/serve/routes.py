@@ -21,8 +21,9 @@ from coral_inference.app.serve.recordings import RecordingPathError
 from coral_inference.app.serve.security import session_cookie_name, session_value
 from coral_inference.app.serve.settings import ServeError
 from coral_inference.app.serve.static_files import STATIC_DIR
+from coral_inference.app.serve.store import RESTART_POLICIES
 
-PIPELINE_KEYS = {"model", "source", "name", "max_fps"}
+PIPELINE_KEYS = {"model", "source", "name", "max_fps", "restart"}
 #: A pipeline's name: up to 128 letters, digits, spaces and ``_ . : @ ( ) + # , -``.
 NAME = re.compile(r"^[\w .:@()+#,-]{1,128}$")
 MAX_REFERENCE = 2048
@@ -49,11 +50,11 @@ async def json_body(request: Request) -> Any:
 
 def pipeline_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ServeError('expected {"model": ..., "source": ..., "name"?, "max_fps"?}')
+        raise ServeError('expected {"model": ..., "source": ..., "name"?, "max_fps"?, "restart"?}')
     unknown = sorted(set(body) - PIPELINE_KEYS)
     if unknown:
         raise ServeError(
-            f"unknown key(s) {', '.join(unknown)}; allowed: model, source, name, max_fps"
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(PIPELINE_KEYS))}"
         )
     for key in ("model", "source"):
         value = body.get(key)
@@ -72,7 +73,10 @@ def pipeline_request(body: Any) -> dict[str, Any]:
         or not 0 < max_fps <= MAX_FPS
     ):
         raise ServeError(f'"max_fps" must be a number above 0 and at most {MAX_FPS}')
-    return {"model": body["model"], "source": body["source"], "name": name, "max_fps": max_fps}
+    restart = body.get("restart")
+    if restart is not None and restart not in RESTART_POLICIES:
+        raise ServeError(f'"restart" must be one of {", ".join(RESTART_POLICIES)}')
+    return {key: body.get(key) for key in PIPELINE_KEYS}
 
 
 def build_router(server: Any) -> APIRouter:

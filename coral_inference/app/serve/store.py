@@ -9,10 +9,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+#: When a stored pipeline is started again at the server's start.
+RESTART_POLICIES = ("always", "on-failure", "never")
+
 
 @dataclass
 class PipelineRecord:
-    """One pipeline created through the API."""
+    """One pipeline created through the API.
+
+    ``restart``: ``always`` (streams' default), ``on-failure`` (files' default: not again once
+    its file ended) or ``never``. ``state``: ``running`` until the server saw it ``ended``
+    (its sources finished) or ``failed``.
+    """
 
     pipeline_id: str
     name: str
@@ -20,9 +28,17 @@ class PipelineRecord:
     source: str
     max_fps: float | None
     created: float
+    restart: str = "on-failure"
+    state: str = "running"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def starts_again(self) -> bool:
+        """Whether the server's start should run it again."""
+        if self.restart == "never":
+            return False
+        return self.restart == "always" or self.state != "ended"
 
 
 class PipelineStore:
@@ -35,9 +51,14 @@ class PipelineStore:
             model TEXT NOT NULL,
             source TEXT NOT NULL,
             max_fps REAL,
-            created REAL NOT NULL
+            created REAL NOT NULL,
+            restart TEXT,
+            state TEXT
         )
     """
+    #: Columns added since the first schema (a store written by an older version gains them).
+    _ADDED = {"restart": "TEXT", "state": "TEXT"}
+    _COLUMNS = "pipeline_id, name, model, source, max_fps, created, restart, state"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -46,11 +67,16 @@ class PipelineStore:
         self._conn = sqlite3.connect(path, check_same_thread=False)
         with self._conn:
             self._conn.execute(self._SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(pipelines)")}
+            for column, kind in self._ADDED.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE pipelines ADD COLUMN {column} {kind}")
 
     def add(self, record: PipelineRecord) -> None:
         with self._lock, self._conn:
             self._conn.execute(
-                "INSERT OR REPLACE INTO pipelines VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO pipelines ({self._COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.pipeline_id,
                     record.name,
@@ -58,7 +84,15 @@ class PipelineStore:
                     record.source,
                     record.max_fps,
                     record.created or time.time(),
+                    record.restart,
+                    record.state,
                 ),
+            )
+
+    def set_state(self, pipeline_id: str, state: str) -> None:
+        with self._lock, self._conn:
+            self._conn.execute(
+                "UPDATE pipelines SET state = ? WHERE pipeline_id = ?", (state, pipeline_id)
             )
 
     def remove(self, pipeline_id: str) -> bool:
@@ -69,13 +103,28 @@ class PipelineStore:
         return cursor.rowcount > 0
 
     def all(self) -> list[PipelineRecord]:
+        """Every stored pipeline, oldest first (a row from before ``restart``/``state`` existed
+        takes the defaults for its source)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT pipeline_id, name, model, source, max_fps, created FROM pipelines"
-                " ORDER BY created"
+                f"SELECT {self._COLUMNS} FROM pipelines ORDER BY created"
             ).fetchall()
-        return [PipelineRecord(*row) for row in rows]
+        return [
+            PipelineRecord(
+                *row[:6],
+                restart=row[6] or default_restart(row[3]),
+                state=row[7] or "running",
+            )
+            for row in rows
+        ]
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def default_restart(source: str) -> str:
+    """``on-failure`` for a video file (it ran to its end once), ``always`` for streams and
+    cameras."""
+    is_stream = "://" in source or source.isdigit() or source.startswith("/dev/")
+    return "always" if is_stream else "on-failure"
