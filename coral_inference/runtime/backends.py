@@ -39,7 +39,13 @@ class BackendAdapter(Protocol):
 
 
 #: The backend distributions that exist, by backend name: the only install advice given.
-BACKEND_DISTRIBUTIONS = {"onnx": "coral-inference-onnx", "rknn": "coral-inference-rknn"}
+#: They are not on PyPI yet: they install from a checkout of coral-inference.
+BACKEND_DISTRIBUTIONS = {"onnx": "coral_inference_onnx", "rknn": "coral_inference_rknn"}
+
+
+def install_command(backend: str) -> str:
+    """How to install the distribution of ``backend`` (one of :data:`BACKEND_DISTRIBUTIONS`)."""
+    return f"pip install ./{BACKEND_DISTRIBUTIONS[backend]} (from a coral-inference checkout)"
 
 
 class BackendError(RuntimeError):
@@ -67,10 +73,9 @@ def select_backend(
         adapter = backends.get(requested)
         if adapter is None:
             known = ", ".join(sorted(backends)) or "none"
-            distribution = BACKEND_DISTRIBUTIONS.get(requested)
             advice = (
-                f"install it: pip install {distribution}"
-                if distribution
+                f"install it: {install_command(requested)}"
+                if requested in BACKEND_DISTRIBUTIONS
                 else "no published backend has that name (coral plugins list --group backends "
                 "shows what is installed)"
             )
@@ -95,6 +100,4 @@ def select_backend(
             return adapter
         reasons.append(f"{name}: {status.reason if not status.available else 'wrong format'}")
     detail = "; ".join(reasons) or "no backend plugin is installed"
-    raise BackendError(
-        f"no usable backend ({detail}); install one, e.g. pip install coral-inference-onnx"
-    )
+    raise BackendError(f"no usable backend ({detail}); install one, e.g. {install_command('onnx')}")

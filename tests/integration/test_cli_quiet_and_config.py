@@ -19,7 +19,7 @@ def test_coral_init_prints_none_of_inferences_import_warnings(coral):
 
 @pytest.mark.parametrize(
     ("backend", "advice"),
-    [("rknn", "pip install coral-inference-rknn"), ("foo", "no published backend")],
+    [("rknn", "pip install ./coral_inference_rknn"), ("foo", "no published backend")],
 )
 def test_backend_advice_names_only_distributions_that_exist(
     coral, tmp_path, sample_package, backend, advice
