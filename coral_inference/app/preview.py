@@ -20,6 +20,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from coral_inference.app.listen import cannot_listen
 from coral_inference.app.preview_track import RingVideoTrack
 
 if TYPE_CHECKING:
@@ -199,8 +200,7 @@ class PreviewServer:
             except (OSError, concurrent.futures.TimeoutError) as error:
                 self._signal_stop()
                 thread.join(STOP_TIMEOUT)
-                reason = getattr(error, "strerror", None) or str(error) or "timed out"
-                raise PreviewError(f"cannot serve the preview on {self.url}: {reason}") from error
+                raise PreviewError(cannot_listen(self.host, self.port, error)) from error
             self._thread = thread
         log.info("preview of %s on %s", self.pipeline_id, self.url)
 

@@ -37,10 +37,12 @@ def serve(
     dashboard; SIGTERM/SIGINT stop every pipeline cleanly (exit 0). Off loopback without a token
     one is generated, printed once and saved beside services.serve.state_path. README
     "Security" says what a token holder can do."""
+    from coral_inference.app.listen import EXIT_CODE as LISTEN_EXIT_CODE
     from coral_inference.app.serve.credentials import (
         exec_without_token_argument,
         token_from_exec,
     )
+    from coral_inference.app.serve.server import CannotListen
     from coral_inference.app.serve.server import serve as run_server
     from coral_inference.app.serve.settings import (
         ServeError,
@@ -64,6 +66,9 @@ def serve(
             restore=not no_restore,
         )
         run_server(config, settings)
+    except CannotListen as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(LISTEN_EXIT_CODE)
     except ServeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

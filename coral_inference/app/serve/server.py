@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from coral_inference.app.listen import cannot_listen
 from coral_inference.app.serve.settings import ServeError, ServeSettings
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,16 @@ log = logging.getLogger(__name__)
 INFERENCE_HTTP_API = "inference.core.interfaces.http.http_api"
 
 
+class CannotListen(ServeError):
+    """The address cannot be bound (in use, unknown host, not permitted)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: a free one); ServeError if it can't."""
+    """A listening socket on ``host:port`` (port 0: a free one); CannotListen if it can't."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+        raise CannotListen(cannot_listen(host, port, error.strerror or str(error))) from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,7 +40,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as error:
         sock.close()
-        raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+        raise CannotListen(cannot_listen(host, port, error)) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
