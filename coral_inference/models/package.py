@@ -105,6 +105,13 @@ def load_package(path: StrPath, *, cache_dir: StrPath | None = None) -> ModelPac
         extract = _extract_zip
     elif tarfile.is_tarfile(path):
         extract = _extract_tar
+    elif path.suffix.lower() == ".onnx":
+        raise ModelPackageError(
+            "a bare ONNX file, not a model package: make one with `coral models import-onnx "
+            f"{path} OUT_DIR --name NAME --decoder yolov8|yolov5|centerface --classes a,b`, "
+            "then give OUT_DIR",
+            path=path,
+        )
     else:
         raise ModelPackageError(
             "not a package directory, model.json, zip or tar archive", path=path

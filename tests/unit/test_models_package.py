@@ -222,3 +222,11 @@ def test_macos_zip_metadata_is_ignored(tmp_path):
         zf.writestr("pkg/model.onnx", WEIGHTS)
         zf.writestr("__MACOSX/pkg/._model.json", b"resource fork")
     assert load_package(archive, cache_dir=tmp_path / "cache").root.name == "pkg"
+
+
+def test_a_bare_onnx_file_points_at_import_onnx(tmp_path):
+    weights = tmp_path / "yolov8n.onnx"
+    weights.write_bytes(b"\x08\x07" * 64)
+    with pytest.raises(ModelPackageError, match="coral models import-onnx") as info:
+        load_package(weights, cache_dir=tmp_path / "cache")
+    assert str(weights) in str(info.value)
