@@ -596,12 +596,16 @@ def test_the_dashboard_with_a_token_logs_in_once_in_chromium(
     dashboard, which lists the pipelines through the HttpOnly cookie (invisible to scripts)."""
     from chromium import Page, chromium, devtools
 
+    from coral_inference.models.sample import generate_sample_video
+
     for pipeline_id in pipelines(token_server, BEARER):
         token_server.json("DELETE", f"/coral/pipelines/{pipeline_id}", headers=BEARER)
+    short = assets["root"] / "short.mp4"
+    generate_sample_video(short, frames=40, size=(320, 180), fps=25)
     status, reply = token_server.json(
         "POST",
         "/coral/pipelines",
-        {"model": "faces", "source": str(assets["video"]), "name": "door", "max_fps": 5},
+        {"model": "faces", "source": str(short), "name": "door", "max_fps": 10},
         headers=BEARER,
     )
     assert status == 201, reply
@@ -636,7 +640,20 @@ def test_the_dashboard_with_a_token_logs_in_once_in_chromium(
                 "'#pipelines tbody tr')].map((r) => r.dataset.pipelineId))",
                 45,
             )
+            # the pipeline's 40 frames end: the preview says so, not "connected"
+            await asyncio.to_thread(
+                token_server.wait_for,
+                lambda: token_server.pipeline(pipeline_id, BEARER)["status"] == "ended",
+                90,
+            )
+            preview = await page.wait_for(
+                "JSON.stringify(document.getElementById('preview-state').textContent"
+                ".startsWith('pipeline ended') && "
+                "document.getElementById('preview-state').textContent)",
+                30,
+            )
             return {
+                "preview": preview,
                 "rows": rows,
                 "cookie_visible": await page.evaluate("JSON.stringify(document.cookie)"),
                 "status": await page.evaluate(
@@ -652,3 +669,4 @@ def test_the_dashboard_with_a_token_logs_in_once_in_chromium(
     assert pipeline_id in seen["rows"], seen
     assert seen["cookie_visible"] == "", seen  # HttpOnly: no script can read the session
     assert not seen["status"].startswith("error"), seen
+    assert seen["preview"] == "pipeline ended: its last frame", seen

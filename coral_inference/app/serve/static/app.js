@@ -1,6 +1,16 @@
 "use strict";
 // The coral serve dashboard: plain JS, no dependencies, works offline.
-const state = { selected: null, pc: null };
+const state = { selected: null, selectedStatus: null, pc: null };
+
+// The preview's label: the connection's state while the pipeline runs; once it ended (or
+// stopped, failed) the video shows its last frame, and the label says so.
+function showPreviewState() {
+  const label = document.getElementById("preview-state");
+  const connection = state.pc ? state.pc.connectionState : "not connected";
+  label.textContent = !state.selectedStatus || state.selectedStatus === "running"
+    ? connection
+    : `pipeline ${state.selectedStatus}` + (connection === "connected" ? ": its last frame" : "");
+}
 
 // With a token, the login page set an HttpOnly session cookie the browser sends by itself;
 // without one (or when it expired), go and log in.
@@ -32,7 +42,11 @@ async function refreshPipelines() {
   for (const p of body.pipelines) {
     const row = tbody.insertRow();
     row.dataset.pipelineId = p.pipeline_id;
-    if (p.pipeline_id === state.selected) row.className = "selected";
+    if (p.pipeline_id === state.selected) {
+      row.className = "selected";
+      state.selectedStatus = p.status;
+      showPreviewState();
+    }
     cell(row, p.name);
     cell(row, p.model);
     cell(row, p.source);
@@ -73,11 +87,10 @@ function gathered(pc) {
 async function connectPreview(pipelineId) {
   if (state.pc) state.pc.close();
   const video = document.getElementById("preview");
-  const label = document.getElementById("preview-state");
   const pc = (state.pc = new RTCPeerConnection());
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.ontrack = (event) => { video.srcObject = new MediaStream([event.track]); };
-  pc.onconnectionstatechange = () => { label.textContent = pc.connectionState; };
+  pc.onconnectionstatechange = showPreviewState;
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   const answer = await json(`/inference_pipelines/${pipelineId}/offer`, {
@@ -148,6 +161,7 @@ async function playRecording(url) {
 
 function select(pipelineId, name) {
   state.selected = pipelineId;
+  state.selectedStatus = null;
   document.getElementById("detail").hidden = !pipelineId;
   if (!pipelineId) {
     if (state.pc) state.pc.close();
