@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import logging
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,18 @@ class PluginRecord:
         data = asdict(self)
         data["status"] = self.status.value
         return data
+
+
+def docstring_summary(plugin: object) -> str:
+    """The first line of a plugin's docstring (its module's for a module plugin, its class's
+    for an object of a class of its own), without reStructuredText backquotes: its description
+    in ``coral plugins list``."""
+    own = isinstance(plugin, types.ModuleType) or type(plugin).__module__ not in (
+        "builtins",
+        "types",
+    )
+    lines = (getattr(plugin, "__doc__", None) or "").strip().splitlines() if own else []
+    return lines[0].replace("``", "").strip() if lines else ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +286,7 @@ class PluginManager:
             return
         callers = self.pm.get_hookcallers(plugin) or []
         record.hooks = sorted(caller.name for caller in callers)
+        record.description = record.description or docstring_summary(plugin)
         wrappers = sorted(
             caller.name
             for caller in callers

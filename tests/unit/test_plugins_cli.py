@@ -72,6 +72,16 @@ def test_plugins_list_text_and_group(coral):
     ]
 
 
+def test_descriptions_come_from_the_plugin_module_docstring(coral):
+    result = coral("plugins", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    described = {r["name"]: r["description"] for r in json.loads(result.stdout)}
+    assert described["video_sink"].startswith("Patch video_sink: annotated, segmented recording")
+    assert described["onnx"].startswith("ONNX Runtime backend")
+    # an object plugin of a built-in type has no description of its own
+    assert described["fixture_wrapper"] == ""
+
+
 def test_incompatible_plugins_are_never_imported():
     code = (
         "import sys; from coral_inference.runtime.plugins import PluginManager; "

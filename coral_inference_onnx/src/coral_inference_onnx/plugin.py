@@ -1,4 +1,7 @@
-"""The plugin module named by the ``coral_inference.backends`` entry point ``onnx``."""
+"""ONNX Runtime backend: model packages' ONNX weights on CPU, CUDA, TensorRT or OpenVINO.
+
+The plugin module named by the ``coral_inference.backends`` entry point ``onnx``.
+"""
 
 from coral_inference import hookimpl
 from coral_inference_onnx.backend import OPTIONS, OPTIONS_PATH, OnnxBackend

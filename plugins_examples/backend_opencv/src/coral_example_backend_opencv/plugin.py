@@ -1,4 +1,6 @@
-"""The plugin module named by the ``coral_inference.backends`` entry point ``opencv_dnn``.
+"""Example backend: ONNX weights run by OpenCV's DNN module.
+
+The plugin module named by the ``coral_inference.backends`` entry point ``opencv_dnn``.
 
 It imports nothing heavy: OpenCV is imported only when a model is loaded.
 """

@@ -1,4 +1,6 @@
-"""The plugin module named by the ``coral_inference.workflows`` entry point ``line_counter``.
+"""Example workflow blocks: count tracked objects crossing lines, and draw the lines.
+
+The plugin module named by the ``coral_inference.workflows`` entry point ``line_counter``.
 
 It stays light (``coral plugins list`` imports it): the blocks import ``inference``'s workflows
 engine, so they are imported inside the hook.

@@ -1,4 +1,6 @@
-"""The plugin module named by the ``coral_inference.patches`` entry point ``frame_stamp``.
+"""Example patch: draw each frame's capture time on inference's rendered frames.
+
+The plugin module named by the ``coral_inference.patches`` entry point ``frame_stamp``.
 
 It declares the patch and applies it; the drawing code (OpenCV, numpy) lives in
 :mod:`coral_example_patch_frame_stamp.stamp` and is imported only when the patch is installed,

@@ -1,4 +1,6 @@
-"""The plugin module named by the ``coral_inference.workflows`` entry point ``detection_count``.
+"""Example workflow block: the number of detections in a prediction.
+
+The plugin module named by the ``coral_inference.workflows`` entry point ``detection_count``.
 
 It must stay light: ``coral plugins list`` imports it. The block module imports ``inference``'s
 workflows engine, so it is imported only inside the hook, when ``coral_inference.init`` runs.
