@@ -124,9 +124,12 @@ class VideoSinkPatch(Patch):
         assert self.recordings is not None
         return self.recordings
 
-    def uninstall(self) -> None:
+    def finish(self) -> None:
         if self._close_all is not None:
             self._close_all()
+
+    def uninstall(self) -> None:
+        self.finish()
 
 
 @hookimpl

@@ -127,6 +127,12 @@ class Patch:
         resolved object."""
         raise NotImplementedError
 
+    def finish(self) -> None:
+        """Flush and close what the patch's wrappers hold (open sinks), before any patch is
+        reverted. :func:`revert_all` calls it on every applied patch oldest first, so a
+        wrapper closes after those inside it, as when a pipeline's ``join`` returns. Optional.
+        """
+
     def uninstall(self) -> None:
         """Release what ``install`` started besides attributes (threads, files). Optional."""
 
@@ -247,8 +253,14 @@ def revert(name: str) -> bool:
 
 
 def revert_all() -> list[str]:
-    """Revert every applied patch, newest first; return their names."""
+    """Finish every applied patch oldest first (:meth:`Patch.finish`), then revert them newest
+    first; return their names."""
     with _lock:
+        for name, (_, _, patch, _) in list(_applied.items()):
+            try:
+                patch.finish()
+            except Exception:  # noqa: BLE001 - keep finishing the rest
+                log.exception("finishing patch %s failed", name)
         names = list(reversed(_applied))
         for name in names:
             try:

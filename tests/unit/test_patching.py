@@ -101,3 +101,37 @@ def test_disabling_on_reinit_reverts():
     make_context().apply(ValuePatch())
     record = make_context(value_patch=False).apply(ValuePatch())
     assert record.status == "disabled" and target.value == "original"
+
+
+def test_revert_all_finishes_oldest_first_then_reverts_newest_first():
+    """Wrappers nest in the order patches were applied: the outer one (newest) must close
+    after the inner ones, as when a pipeline's join returns; attributes come back LIFO."""
+    events = []
+
+    def recording(name):
+        class Recording(patching.Patch):
+            targets = (f"{__name__}:Holder.method",)
+
+            def install(self, patcher, targets, context):
+                patcher.wrap(Holder, "method", lambda original: lambda self: original(self))
+
+            def finish(self):
+                events.append(("finish", name))
+
+            def uninstall(self):
+                events.append(("uninstall", name))
+
+        Recording.name = name
+        return Recording()
+
+    for name in ("inner", "middle", "outer"):
+        assert make_context().apply(recording(name)).status == "applied"
+    assert patching.revert_all() == ["outer", "middle", "inner"]
+    assert events == [
+        ("finish", "inner"),
+        ("finish", "middle"),
+        ("finish", "outer"),
+        ("uninstall", "outer"),
+        ("uninstall", "middle"),
+        ("uninstall", "inner"),
+    ]

@@ -82,6 +82,7 @@ class SlotWriter:
         self._published_stats: dict[str, Any] = {}
         self._times: deque[float] = deque(maxlen=WINDOW)
         self._latencies: deque[float] = deque(maxlen=WINDOW)
+        self._last: tuple[np.ndarray, dict[str, Any]] | None = None
 
     def on_frame(self, predictions: dict[str, Any] | None, frame: Any) -> None:
         image = np.ascontiguousarray(frame.image)
@@ -102,21 +103,19 @@ class SlotWriter:
             for row in (predictions or {}).get("predictions") or []
             if isinstance(row, dict)
         ]
-        meta = json.dumps(
-            {
-                "frame_id": frame.frame_id,
-                "source_id": frame.source_id,
-                "frames": self._frames,
-                "detections": self._detections,
-                "fps": self._fps(),
-                "latency_ms": self._latency_quantiles(),
-                "predictions": boxes,
-                "stats": self._published_stats,
-                "pid": os.getpid(),
-            },
-            default=str,
-        ).encode()[:META_CAPACITY]
-        self._write(image, meta)
+        document = {
+            "frame_id": frame.frame_id,
+            "source_id": frame.source_id,
+            "frames": self._frames,
+            "detections": self._detections,
+            "fps": self._fps(),
+            "latency_ms": self._latency_quantiles(),
+            "predictions": boxes,
+            "stats": self._published_stats,
+            "pid": os.getpid(),
+        }
+        self._last = (image, document)
+        self._write(image, _encoded(document))
 
     def _fps(self) -> float:
         if len(self._times) < 2 or self._times[-1] <= self._times[0]:
@@ -164,11 +163,20 @@ class SlotWriter:
         os.replace(temporary, self.path)
 
     def close(self) -> None:
-        """The pipeline ended: flag the slot (its last frame stays readable) and let go."""
+        """The pipeline ended: publish the final counters with its last frame (the recorder
+        and metric sinks closed before: their taps are inside this one's), flag the slot (that
+        frame stays readable) and let go."""
+        if self._last is not None and self.stats is not None:
+            image, document = self._last
+            self._write(image, _encoded({**document, "stats": self.stats()}))
         if self._map is not None:
             struct.pack_into("<I", self._map, 4, ENDED)
             self._map.close()
             self._map = None
+
+
+def _encoded(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, default=str).encode()[:META_CAPACITY]
 
 
 class SlotReader:
@@ -259,7 +267,10 @@ class FrameRelayPatch(Patch):
 
         self._close_all = tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
 
-    def uninstall(self) -> None:
+    def finish(self) -> None:
         if self._close_all is not None:
             self._close_all()
             self._close_all = None
+
+    def uninstall(self) -> None:
+        self.finish()
