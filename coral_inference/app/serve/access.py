@@ -38,8 +38,10 @@ def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
     return any(resolved.is_relative_to(folder) for folder in folders)
 
 
-def _listing(folders: tuple[Path, ...]) -> str:
-    return ", ".join(str(f) for f in folders) or "none configured"
+def _listing(folders: tuple[Path, ...], key: str) -> str:
+    if folders:
+        return ", ".join(str(f) for f in folders)
+    return f"none configured: --set 'services.serve.{key}=[DIR]' or the config file"
 
 
 def allowed_source(source: str, media_dirs: tuple[Path, ...]) -> str:
@@ -67,7 +69,7 @@ def allowed_source(source: str, media_dirs: tuple[Path, ...]) -> str:
     if not _inside(Path(source), media_dirs):
         raise AccessError(
             f"source {shown!r} is not allowed: video files must be inside "
-            f"services.serve.media_dirs ({_listing(media_dirs)})"
+            f"services.serve.media_dirs ({_listing(media_dirs, 'media_dirs')})"
         )
     return str(Path(source).expanduser().resolve())
 
@@ -78,5 +80,5 @@ def check_model_path_allowed(reference: str, model_dirs: tuple[Path, ...]) -> No
     if not _inside(Path(reference), model_dirs):
         raise AccessError(
             f"model {reference!r} is not allowed: give a configured model id (models.<id>) or "
-            f"a package inside services.serve.model_dirs ({_listing(model_dirs)})"
+            f"a package inside services.serve.model_dirs ({_listing(model_dirs, 'model_dirs')})"
         )
