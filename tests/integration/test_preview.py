@@ -8,14 +8,10 @@ An optional test drives headless Chromium against the page when ``chromium`` is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
 import shutil
-import signal
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +27,7 @@ pytest.importorskip("inference")
 
 import cv2  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from chromium import Page, chromium, devtools  # noqa: E402
 from webrtc_client import receive_frames  # noqa: E402
 
 import coral_inference  # noqa: E402
@@ -298,37 +295,21 @@ def test_ice_servers_from_config() -> None:
 
 
 async def page_state(profile: Path, want: str, timeout: float) -> str:
-    """Poll the page of the Chromium using ``profile`` over its DevTools socket (127.0.0.1) for
-    "TITLE WIDTHxHEIGHT" (the page's title, its video's size) until that is ``want``."""
-    import aiohttp
-
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + timeout
-    while not port_file.is_file() or len(port_file.read_text().split()) < 2:
-        assert time.monotonic() < deadline, "chromium did not open its DevTools port"
-        await asyncio.sleep(0.1)
-    port = port_file.read_text().split()[0]
-    expression = "`${document.title} ${video.videoWidth}x${video.videoHeight}`"
-    state = ""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
-            pages = [p for p in await response.json() if p["type"] == "page"]
-        async with session.ws_connect(pages[0]["webSocketDebuggerUrl"]) as socket_:
-            for call in range(1, 10_000):
-                message = {
-                    "id": call,
-                    "method": "Runtime.evaluate",
-                    "params": {"expression": expression, "returnByValue": True},
-                }
-                await socket_.send_json(message)
-                reply = await socket_.receive_json()
-                while reply.get("id") != call:
-                    reply = await socket_.receive_json()
-                state = reply["result"]["result"].get("value", state)
-                if state == want or time.monotonic() > deadline:
-                    return state
-                await asyncio.sleep(0.25)
-    return state
+    """Poll the page of the Chromium using ``profile`` for "TITLE WIDTHxHEIGHT" (the page's
+    title, its video's size) until that is ``want``; the last state seen."""
+    session, socket_ = await devtools(profile, timeout)
+    try:
+        page = Page(socket_)
+        expression = "JSON.stringify(`${document.title} ${video.videoWidth}x${video.videoHeight}`)"
+        deadline = time.monotonic() + timeout
+        state = ""
+        while state != want and time.monotonic() < deadline:
+            state = await page.evaluate(expression) or state
+            await asyncio.sleep(0.25)
+        return state
+    finally:
+        await socket_.close()
+        await session.close()
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
@@ -336,37 +317,14 @@ def test_headless_chromium_plays_the_page(
     coral_runtime: None, video_file: Path, server: PreviewServer, tmp_path: Path
 ) -> None:
     profile = tmp_path / "chromium"
-    command = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--use-fake-ui-for-media-stream",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-crash-reporter",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        f"--user-data-dir={profile}",
-        "--remote-debugging-port=0",
-        server.url,
-    ]
-    browser = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     want = f"playing {FRAME_SIZE[0]}x{FRAME_SIZE[1]}"  # the pipeline's frames, not the placeholder
     pipeline = None
     try:
-        pipeline = start_pipeline("preview-test", video_file)
-        state = asyncio.run(page_state(profile, want, timeout=30))
+        with chromium(server.url, profile):
+            pipeline = start_pipeline("preview-test", video_file)
+            state = asyncio.run(page_state(profile, want, timeout=30))
     finally:
-        browser.terminate()  # lets chromium reap its helpers
-        try:
-            browser.wait(10)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(browser.pid, signal.SIGKILL)
-            if pipeline is not None:
-                pipeline.terminate()
-                pipeline.join()
+        if pipeline is not None:
+            pipeline.terminate()
+            pipeline.join()
     assert state == want

@@ -215,19 +215,25 @@ def test_the_dashboard_is_not_frameable_and_allows_only_its_own_scripts(
     assert headers["x-content-type-options"] == "nosniff"
 
 
-def test_websocket_from_a_foreign_origin_is_refused(open_server: ServeProcess) -> None:
-    host, port = open_server.url.split("//")[1].rstrip("/").rsplit(":", 1)
+def websocket_handshake(server: ServeProcess, *extra_headers: str) -> str:
+    """The first bytes of the server's answer to a WebSocket upgrade of ``/ws``."""
+    host, port = server.url.split("//")[1].rstrip("/").rsplit(":", 1)
+    lines = [
+        "GET /ws HTTP/1.1",
+        f"Host: {host}:{port}",
+        *extra_headers,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
     with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(
-            (
-                "GET /ws HTTP/1.1\r\n"
-                f"Host: {host}:{port}\r\n"
-                "Origin: http://evil.example\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        answer = connection.recv(4096).decode("latin-1")
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return connection.recv(4096).decode("latin-1")
+
+
+def test_websocket_from_a_foreign_origin_is_refused(open_server: ServeProcess) -> None:
+    answer = websocket_handshake(open_server, "Origin: http://evil.example")
     assert answer.startswith("HTTP/1.1 403"), answer
 
 
@@ -523,17 +529,7 @@ def test_login_sets_an_httponly_strict_cookie_the_api_accepts(token_server: Serv
 
 
 def test_websocket_without_the_token_is_refused(token_server: ServeProcess) -> None:
-    host, port = token_server.url.split("//")[1].rstrip("/").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(
-            (
-                "GET /ws HTTP/1.1\r\n"
-                f"Host: {host}:{port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        answer = connection.recv(4096).decode("latin-1")
+    answer = websocket_handshake(token_server)
     assert answer.startswith("HTTP/1.1 403"), answer
 
 
