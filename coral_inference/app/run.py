@@ -420,13 +420,18 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
         load_spec(request.workflow)
     explicit = request.output_dir is not None
     overrides = [*_output_overrides(base, output_dir, explicit), *request.overrides]
-    config = load_config(request.config_file, overrides=overrides, env=env)
+    # one plugin manager for the whole run: the later loads ask the plugins the first loaded
+    config = load_config(
+        request.config_file, overrides=overrides, env=env, plugins=base.plugin_manager or True
+    )
     recovered = _preflight(config, request, output_dir)
     model_id, model_overrides = _resolve_model(request, config, sample_dir)
     overrides += model_overrides
     if request.backend:
         overrides.append(f"backends.preferred={json.dumps([request.backend])}")
-    config = load_config(request.config_file, overrides=overrides, env=env)
+    config = load_config(
+        request.config_file, overrides=overrides, env=env, plugins=config.plugin_manager or True
+    )
 
     import_inference_with_logs_on_stderr()  # seconds: only once the input is known to be good
     context = coral_inference.init(config)

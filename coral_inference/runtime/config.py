@@ -27,6 +27,8 @@ from coral_inference.runtime.schema import PluginOptions, compose
 if TYPE_CHECKING:
     import yaml
 
+    from coral_inference.runtime.plugins import PluginManager
+
 _log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CORAL_"
@@ -77,6 +79,9 @@ class RuntimeDescriptor:
         self.sources = sources
         #: The schema the values were checked against (core + the plugins' sections).
         self.schema = schema if schema is not None else compose(None)
+        #: The :class:`~coral_inference.runtime.plugins.PluginManager` whose plugins declared
+        #: the sections, when :func:`load_config` loaded them; ``init`` runs on it.
+        self.plugin_manager: PluginManager | None = None
 
     def get(self, path: str, default: Any = None) -> Any:
         node: Any = self._data
@@ -467,7 +472,7 @@ def load_config(
     overrides: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
-    plugins: PluginOptions | bool = True,
+    plugins: PluginManager | PluginOptions | bool = True,
     strict: bool | None = None,
 ) -> RuntimeDescriptor:
     """Merge defaults < ``file`` (or ``data``) < ``env`` (default ``os.environ``; pass ``{}`` to
@@ -475,9 +480,12 @@ def load_config(
     problem. A ``CORAL_*`` variable naming no key is a warning, or a problem when ``strict``
     (default: the ``strict`` key of the file / ``--set``).
 
-    ``plugins``: ``True`` asks the plugins the configuration allows for their sections (see the
-    module docstring); a :class:`PluginOptions` uses those; ``False`` checks only the core's keys
-    and leaves plugin-owned sections open (for commands that only need ``plugins.*``).
+    ``plugins``: ``True`` loads the plugins the configuration allows and asks them for their
+    sections (see the module docstring); a ``PluginManager`` that loaded what this configuration
+    selects is asked instead, without loading anything again (one that does not is replaced);
+    a :class:`PluginOptions` is used as it is; ``False`` checks only the core's keys and leaves
+    plugin-owned sections open (for commands that only need ``plugins.*``). The manager asked
+    is the returned descriptor's ``plugin_manager``.
     """
     env = os.environ if env is None else env
     if file is None and env.get("CORAL_CONFIG"):
@@ -491,15 +499,19 @@ def load_config(
         raise ConfigError(issues)
     if plugins is False:
         return first
-    if plugins is True:
-        from coral_inference.runtime.plugins import plugin_options
+    manager = None
+    if not isinstance(plugins, PluginOptions):
+        from coral_inference.runtime.plugins import PluginManager
 
-        plugins = plugin_options(first)
-    assert isinstance(plugins, PluginOptions)
+        manager = plugins if isinstance(plugins, PluginManager) else None
+        if manager is None or not manager.serves(first):
+            manager = PluginManager.from_config(first)
+        plugins = manager.options()
     schema = compose(plugins)
     final = _check(_foreign_env(sources, schema, strict=strict, warn=True), schema, issues)
     if issues:
         raise ConfigError(issues)
+    final.plugin_manager = manager
     return final
 
 

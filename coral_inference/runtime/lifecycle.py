@@ -67,7 +67,10 @@ def init(
 
 
 def _build(config: RuntimeDescriptor) -> RuntimeContext:
-    manager = PluginManager.from_config(config)
+    manager = config.plugin_manager
+    if manager is None or not manager.serves(config):
+        manager = PluginManager.from_config(config)
+    manager.in_use = True
     inference = compat.installed_inference()
     context = RuntimeContext(
         config=config,
@@ -97,7 +100,7 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
         messages.append(f"decoder {name!r} registered")
 
     patch_context = patching.PatchContext(
-        config, inference, context.platform, services=context.services
+        config, inference, context.platform, services=context.services, backends=context.backends
     )
     for record in manager.apply_patches(patch_context):
         context.patches[record.name] = record

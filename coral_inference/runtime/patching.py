@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from coral_inference.runtime import compat
 from coral_inference.runtime.enums import TextEnum
 
 if TYPE_CHECKING:
+    from coral_inference.runtime.backends import BackendAdapter
     from coral_inference.runtime.config import RuntimeDescriptor
     from coral_inference.services.runtime_services import RuntimeServices
 
@@ -165,6 +166,7 @@ class PatchContext:
         platform: str,
         plugin: str | None = None,
         services: RuntimeServices | None = None,
+        backends: Mapping[str, BackendAdapter] | None = None,
     ) -> None:
         self.config = config
         self.inference = inference
@@ -172,9 +174,13 @@ class PatchContext:
         self.plugin = plugin
         #: The runtime's services (rings, recordings, metrics) the sink patches feed.
         self.services = services
+        #: The runtime's registered backends by name (registered before patches are applied).
+        self.backends: Mapping[str, BackendAdapter] = backends or {}
 
     def for_plugin(self, plugin: str) -> PatchContext:
-        return PatchContext(self.config, self.inference, self.platform, plugin, self.services)
+        return PatchContext(
+            self.config, self.inference, self.platform, plugin, self.services, self.backends
+        )
 
     def enabled(self, name: str) -> bool:
         """Whether ``patches.<name>`` is on (patches not named in config default to on)."""

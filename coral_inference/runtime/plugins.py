@@ -183,25 +183,74 @@ def _gate(record: PluginRecord, requires: list[str] | None, installed: _Installe
     return None
 
 
+@dataclass(frozen=True)
+class PluginSelection:
+    """What of a configuration decides which plugins load: ``plugins.*``,
+    ``backends.auto_discover`` and ``backends.modules``."""
+
+    filter: PluginFilter
+    auto_discover: bool
+    modules: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: RuntimeDescriptor) -> PluginSelection:
+        return cls(
+            PluginFilter.from_config(config),
+            bool(config.get("backends.auto_discover", True)),
+            tuple(config.get("backends.modules") or ()),
+        )
+
+
 class PluginManager:
-    """The hook host: discovers, gates, loads and calls plugins, one typed method per hook."""
+    """The hook host: discovers, gates, loads and calls plugins, one typed method per hook.
+
+    One command builds one, from the configuration's lenient first pass
+    (:meth:`from_config`); :func:`~coral_inference.runtime.config.load_config` takes it for the
+    plugins' option sections and hands it on with the descriptor, and
+    :func:`~coral_inference.runtime.init` runs the runtime with it (as pytest's ``Config``
+    owns the one manager).
+    """
 
     def __init__(self, plugin_filter: PluginFilter | None = None) -> None:
         self.filter = plugin_filter or PluginFilter()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        #: What :meth:`from_config` loaded (None: built by hand).
+        self.selection: PluginSelection | None = None
+        #: Set once a runtime runs on it: a later ``init`` loads the plugins afresh.
+        self.in_use = False
 
     @classmethod
     def from_config(cls, config: RuntimeDescriptor) -> PluginManager:
         """Discover and load what ``config`` allows: its filter, ``backends.auto_discover``
         and the ``backends.modules`` import paths."""
-        manager = cls(PluginFilter.from_config(config))
-        auto = config.get("backends.auto_discover", True)
-        manager.discover([g for g in GROUPS if g != "backends" or auto])
-        for module_path in config.get("backends.modules") or []:
+        selection = PluginSelection.from_config(config)
+        manager = cls(selection.filter)
+        manager.selection = selection
+        manager.discover([g for g in GROUPS if g != "backends" or selection.auto_discover])
+        for module_path in selection.modules:
             manager.register_path(module_path, group="backends")
         return manager
+
+    def serves(self, config: RuntimeDescriptor) -> bool:
+        """Whether this manager loaded what ``config`` selects, and no runtime used it yet."""
+        return not self.in_use and self.selection == PluginSelection.from_config(config)
+
+    def options(self) -> PluginOptions:
+        """What the loaded plugins contribute to the schema (see
+        :func:`coral_inference.runtime.schema.compose`)."""
+        records = list(self.records.values())
+        unchecked = {
+            f"backends.options.{r.name}": f"plugin {r.name!r} is {r.status}"
+            for r in records
+            if r.group == "backends" and r.status != LOADED
+        }
+        return PluginOptions(
+            patch_names=[r.name for r in records if r.group == "patches"],
+            declared=self.declare_options(),
+            unchecked=unchecked,
+        )
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -464,21 +513,3 @@ class PluginManager:
 
     def problems(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.status in PROBLEM_STATUSES]
-
-
-def plugin_options(config: RuntimeDescriptor) -> PluginOptions:
-    """What the plugins ``config`` allows contribute to the schema (see
-    :func:`coral_inference.runtime.schema.compose`)."""
-    manager = PluginManager.from_config(config)
-    records = list(manager.records.values())
-    declared = manager.declare_options()
-    unchecked = {
-        f"backends.options.{r.name}": f"plugin {r.name!r} is {r.status}"
-        for r in records
-        if r.group == "backends" and r.status != LOADED
-    }
-    return PluginOptions(
-        patch_names=[r.name for r in records if r.group == "patches"],
-        declared=declared,
-        unchecked=unchecked,
-    )
