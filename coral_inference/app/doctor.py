@@ -8,13 +8,14 @@ from collections import Counter
 from typing import Any
 
 from coral_inference.runtime import compat
+from coral_inference.runtime.backends import install_command
 from coral_inference.runtime.config import RuntimeDescriptor
 from coral_inference.runtime.platform_probe import (
     DEVICE_TREE_COMPATIBLE,
     JETSON_RELEASE,
     detect_platform,
 )
-from coral_inference.runtime.plugins import PluginFilter, PluginManager
+from coral_inference.runtime.plugins import PluginManager
 
 
 def _device_tree() -> str:
@@ -29,12 +30,23 @@ def _device_tree() -> str:
         return "not present"
 
 
+def _unavailable_backend_advice(backends: dict[str, str]) -> list[str]:
+    """One next step per installed backend that cannot run here: its reason says what to do."""
+    prefix = "unavailable: "
+    return [
+        f"backend {name} is unavailable: {status.removeprefix(prefix)}"
+        for name, status in backends.items()
+        if status.startswith(prefix)
+    ]
+
+
 def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     """A JSON-able report; never imports ``inference`` itself, only plugins that load."""
     platform = detect_platform(config.get("platform", "auto"))
     inference = compat.installed_inference()
-    manager = PluginManager(PluginFilter.from_config(config))
-    manager.discover()
+    manager = config.plugin_manager
+    if manager is None or not manager.serves(config):
+        manager = PluginManager.from_config(config)
     backends = {}
     details: dict[str, Any] = {}
     for plugin, adapter in manager.register_backends():
@@ -51,7 +63,10 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     statuses = Counter(r.status for r in manager.records.values())
     advice = []
     if not inference.installed:
-        advice.append("install inference: pip install 'coral-inference[cpu]' (or [gpu] / [full])")
+        advice.append(
+            "install inference: pip install './[cpu]' from a coral-inference checkout "
+            "(or [gpu] / [full])"
+        )
     elif importlib.util.find_spec("uvicorn") is None:
         advice.append(
             "the HTTP server / stream manager need inference's http extra: "
@@ -59,11 +74,12 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
         )
     if not any(v.startswith("available") for v in backends.values()):
         advice.append(
-            "no usable backend: pip install coral-inference-onnx"
-            + (" (or coral-inference-rknn on the board)" if platform == "rknn" else "")
+            f"no usable backend: {install_command('onnx')}"
+            + (f" (or {install_command('rknn')} on the board)" if platform == "rknn" else "")
         )
     if platform == "rknn" and "rknn" not in backends:
-        advice.append("this is a Rockchip board: pip install coral-inference-rknn")
+        advice.append(f"this is a Rockchip board: {install_command('rknn')}")
+    advice.extend(_unavailable_backend_advice(backends))
     for record in manager.problems():
         advice.append(f"{record.label} is {record.status}: {record.reason}")
     report = {

@@ -20,7 +20,7 @@ def test_doctor_says_inference_is_missing(coral):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["inference"]["version"] == "not installed"
-    assert any("pip install 'coral-inference[cpu]'" in step for step in report["next_steps"])
+    assert any("pip install './[cpu]'" in step for step in report["next_steps"])
 
 
 def test_init_reports_no_inference_and_skips_patches(coral):

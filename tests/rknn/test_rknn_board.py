@@ -47,7 +47,12 @@ def test_rock5b_is_available(tmp_path):
         (
             {"machine": "x86_64"},
             ("rockchip,rk3588",),
-            ["x86_64", "not an aarch64", "coral rknn convert"],
+            [
+                "x86_64",
+                "not an aarch64",
+                "coral rknn convert PACKAGE OUT --target SOC",
+                "coral run --model PACKAGE --backend onnx --source VIDEO",
+            ],
         ),
         ({}, ("raspberrypi,4-model-b", "brcm,bcm2711"), ["not a Rockchip SoC", "brcm,bcm2711"]),
         ({}, ("rockchip,rk3399",), ["rk3399", "no supported NPU", "rk3588"]),

@@ -44,6 +44,14 @@ INSTALL_LIBRKNNRT = (
     "(rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so) to /usr/lib and run ldconfig"
 )
 
+#: What to do with an ONNX model package on a machine that is not the board.
+OFF_BOARD_ADVICE = (
+    "On this machine, run ONNX model packages (folders made by coral models import-onnx) with "
+    "`coral run --model PACKAGE --backend onnx --source VIDEO`, and convert one for the board "
+    f"with `coral rknn convert PACKAGE OUT --target SOC` (SOC: {', '.join(SUPPORTED_SOCS)}), "
+    "then run OUT on the board with --backend rknn"
+)
+
 
 @dataclass(frozen=True)
 class Board:
@@ -67,8 +75,7 @@ class Board:
             return Availability(
                 False,
                 f"this is {self.system} {self.machine}, not an aarch64 Linux Rockchip board: the "
-                "RKNN backend runs on the board (on this machine, convert models with "
-                "coral rknn convert and run them with the onnx backend)",
+                f"RKNN backend runs on the board. {OFF_BOARD_ADVICE}",
             )
         if self.soc is None:
             found = ", ".join(self.compatible) or "no /proc/device-tree/compatible"

@@ -187,6 +187,18 @@ class PipelinePatch(Patch):
     inference = TESTED_INFERENCE
     targets = (PIPELINE_CLASS,)
 
+    def not_needed(self, context: PatchContext) -> str | None:
+        """Skipped where the runtime's rknn backend cannot run (no NPU, so no pool to keep
+        busy), or where no rknn backend is registered."""
+        backend = context.backends.get("rknn")
+        if backend is None:
+            return "no rknn backend is registered in this runtime"
+        status = backend.availability()
+        if status.available:
+            return None
+        first_sentence = status.reason.split(". ", 1)[0]
+        return f"the rknn backend is unavailable here, nothing to pipeline: {first_sentence}"
+
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
         patcher.wrap(targets[PIPELINE_CLASS], "_execute_inference", _pipelined_execute)
 

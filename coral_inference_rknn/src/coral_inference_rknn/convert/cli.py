@@ -20,9 +20,15 @@ from urllib.parse import unquote, urlparse
 
 import click
 
+from coral_inference.app import exit_codes
+
 from ..soc import SUPPORTED_SOCS
 
 TOOLKIT_REQUIREMENTS = ("rknn-toolkit2==2.5.0", "setuptools<81")
+#: ``--cpu-torch``: the torch rknn-toolkit2 accepts (<=2.4), CPU build, from PyTorch's own index.
+CPU_TORCH = ("torch==2.4.0", "--index-url", "https://download.pytorch.org/whl/cpu")
+#: What the environment weighs: PyPI's torch 2.4 is the CUDA build (nvidia-* wheels).
+SIZE_CUDA_TORCH, SIZE_CPU_TORCH = "about 5.6 GB", "about 1.6 GB"
 EXIT_FAILED, EXIT_USAGE, EXIT_DISAGREES = 1, 2, 3
 
 
@@ -52,8 +58,14 @@ def _own_requirement(distribution: str) -> str:
     return f"{distribution}=={dist.version}"
 
 
+class ToolkitMissing(click.ClickException):
+    """rknn-toolkit2 is not installed: one ``Error:`` line, exit 1 (could not start), no usage."""
+
+    exit_code = exit_codes.CANNOT_START
+
+
 def find_toolkit_python(explicit: str | None) -> Path:
-    """The Python that has rknn-toolkit2, or a UsageError saying how to get one."""
+    """The Python that has rknn-toolkit2, or :class:`ToolkitMissing` saying how to get one."""
     if explicit:
         return Path(explicit)
     if importlib.util.find_spec("rknn") is not None:
@@ -61,10 +73,10 @@ def find_toolkit_python(explicit: str | None) -> Path:
     default = _venv_python(default_toolkit_dir())
     if default.exists():
         return default
-    raise click.UsageError(
+    raise ToolkitMissing(
         "rknn-toolkit2 is not installed here (it needs numpy<2 and torch<=2.4, so it gets an "
-        f"environment of its own): run `{one_liner(default_toolkit_dir())}` once, or pass "
-        "--toolkit-python PATH"
+        f"environment of its own): run `{one_liner(default_toolkit_dir())}` once "
+        f"({SIZE_CUDA_TORCH}; add --cpu-torch for {SIZE_CPU_TORCH}), or pass --toolkit-python PATH"
     )
 
 
@@ -236,12 +248,27 @@ def describe(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pip_install(python: Path, directory: Path, *args: str) -> None:
+    """``pip install ARGS`` with the environment's ``python``; a ClickException if it fails."""
+    completed = subprocess.run([str(python), "-m", "pip", "install", *args], check=False)
+    if completed.returncode:
+        raise click.ClickException(f"pip install into {directory} failed (see above)")
+
+
 @rknn.command("setup-converter")
 @click.argument("directory", type=click.Path(path_type=Path), required=False)
-def setup_converter(directory: Path | None) -> None:
+@click.option(
+    "--cpu-torch",
+    is_flag=True,
+    help=f"Install torch 2.4.0's CPU build from download.pytorch.org first ({SIZE_CPU_TORCH} "
+    "in all instead of 5.6 GB); needs that index reachable.",
+)
+def setup_converter(directory: Path | None, cpu_torch: bool) -> None:
     """Create the rknn-toolkit2 environment (default: ~/.local/share/coral-inference/rknn-toolkit).
 
-    PyPI's torch 2.4 is its CUDA build: expect about 6 GB.
+    rknn-toolkit2 pins torch<=2.4, and PyPI's torch 2.4 is the CUDA build: the environment is
+    about 5.6 GB, about 8 minutes of download at 100 Mbit/s plus a few minutes to install. With
+    --cpu-torch it is about 1.6 GB (about 2 minutes at 100 Mbit/s); converting needs no GPU.
     """
     directory = directory or default_toolkit_dir()
     requirements = [
@@ -249,10 +276,11 @@ def setup_converter(directory: Path | None) -> None:
         _own_requirement("coral-inference"),
         _own_requirement("coral-inference-rknn"),
     ]
-    click.echo(f"creating {directory} with {' '.join(requirements)}", err=True)
+    size = SIZE_CPU_TORCH if cpu_torch else SIZE_CUDA_TORCH
+    click.echo(f"creating {directory} ({size}) with {' '.join(requirements)}", err=True)
     subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
     python = _venv_python(directory)
-    completed = subprocess.run([str(python), "-m", "pip", "install", *requirements], check=False)
-    if completed.returncode:
-        raise click.ClickException(f"pip install into {directory} failed (see above)")
+    if cpu_torch:
+        _pip_install(python, directory, *CPU_TORCH)
+    _pip_install(python, directory, *requirements)
     click.echo(f"ready: coral rknn convert finds it, or pass --toolkit-python {python}")
