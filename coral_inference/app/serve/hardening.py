@@ -41,8 +41,9 @@ def harden_environment(settings: ServeSettings) -> None:
     inference is already imported (then they would not take effect)."""
     if "inference.core.env" in sys.modules:
         raise ServeError(
-            "inference was imported before coral serve could configure it; start coral serve "
-            "as its own process"
+            "inference was imported before coral serve could configure it (a plugin that "
+            "imports inference when it is loaded? plugins must import it inside their hooks); "
+            "its switches would not take effect, so coral serve does not start"
         )
     os.environ["ALLOW_ORIGINS"] = ""
     os.environ["ENABLE_STREAM_API"] = "False"
