@@ -34,41 +34,39 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return serve_assets(tmp_path_factory.mktemp("serve-security"), frames=400)
 
 
+def started(assets: dict[str, Path], name: str, *args: str, **serve: Any) -> Iterator[ServeProcess]:
+    """A server in its own folder under the assets, its ``services.serve`` set to ``serve``
+    (sources may come from the assets' folder); stopped after."""
+    root = assets["root"] / name
+    root.mkdir()
+    config = serve_config(root, assets["package"], media_dirs=[str(assets["root"])], **serve)
+    process = ServeProcess("--port", "0", "-c", str(config), *args, cwd=root)
+    process.root = root  # type: ignore[attr-defined]
+    yield process
+    process.stop()
+
+
 @pytest.fixture(scope="module")
 def open_server(assets: dict[str, Path]) -> Iterator[ServeProcess]:
     """Loopback, no token: what a web page on the owner's browser can reach."""
-    root = assets["root"] / "open"
-    root.mkdir()
-    config = serve_config(
-        root,
-        assets["package"],
-        allowed_origins=[ALLOWED_ORIGIN],
-        allowed_hosts=["board.example"],
-        media_dirs=[str(assets["root"])],
+    yield from started(
+        assets, "open", allowed_origins=[ALLOWED_ORIGIN], allowed_hosts=["board.example"]
     )
-    process = ServeProcess("--port", "0", "-c", str(config), cwd=root)
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")
 def token_server(assets: dict[str, Path]) -> Iterator[ServeProcess]:
-    root = assets["root"] / "token"
-    root.mkdir()
-    config = serve_config(
-        root,
-        assets["package"],
+    yield from started(
+        assets,
+        "token",
+        "--token",
+        TOKEN,
         max_pipelines=2,
         max_viewers=32,
         max_viewers_per_pipeline=32,
         viewer_connect_seconds=15,
-        media_dirs=[str(assets["root"])],
         model_dirs=[str(assets["root"])],
     )
-    process = ServeProcess("--port", "0", "-c", str(config), "--token", TOKEN, cwd=root)
-    process.root = root  # type: ignore[attr-defined]
-    yield process
-    process.stop()
 
 
 def raw_request(
@@ -492,22 +490,15 @@ def test_login_sets_an_httponly_strict_cookie_the_api_accepts(token_server: Serv
     assert status == 303 and headers["location"] == "/login"
     status, _, page = raw_request(token_server, "GET", "/login")
     assert status == 200 and b'type="password"' in page
-    for wrong in ("nope", TOKEN + "x"):
-        status, _, _ = raw_request(
-            token_server,
-            "POST",
-            "/coral/login",
-            json.dumps({"token": wrong}).encode(),
-            Content_Type="application/json",
+
+    def log_in(token: str) -> tuple[int, dict[str, str], bytes]:
+        body = json.dumps({"token": token}).encode()
+        return raw_request(
+            token_server, "POST", "/coral/login", body, Content_Type="application/json"
         )
-        assert status == 401
-    status, headers, _ = raw_request(
-        token_server,
-        "POST",
-        "/coral/login",
-        json.dumps({"token": TOKEN}).encode(),
-        Content_Type="application/json",
-    )
+
+    assert [log_in(wrong)[0] for wrong in ("nope", TOKEN + "x")] == [401, 401]
+    status, headers, _ = log_in(TOKEN)
     assert status == 200
     cookie = headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
