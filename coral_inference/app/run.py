@@ -566,14 +566,16 @@ def _collect_outputs(context: Any, sinks: set[str], summary: RunSummary) -> None
             "frames_written": sum(s.frames_written for s in stats),
             "dropped": sum(s.dropped for s in stats),
             "failed": sum(s.failed for s in stats),
+            "pending": sum(s.pending for s in stats),
         }
-        lost = summary.recording["dropped"] + summary.recording["failed"]
+        recording = summary.recording
+        lost = recording["dropped"] + recording["failed"] + recording["pending"]
         if lost:
             errors = sorted({s.last_error for s in stats if s.last_error})
             summary.lost["recording"] = (
-                f"{lost} frames not recorded ({summary.recording['dropped']} dropped: writer "
-                f"behind, {summary.recording['failed']} failed)"
-                + (f": {errors[-1]}" if errors else "")
+                f"{lost} frames not recorded ({recording['dropped']} dropped: writer behind, "
+                f"{recording['failed']} failed, {recording['pending']} still queued when the "
+                "run ended)" + (f": {errors[-1]}" if errors else "")
             )
     if "metric_sink" in sinks:
         summary.metrics = metrics = services.metrics.summary() or {}

@@ -26,6 +26,10 @@ from coral_inference.services.runtime_services import RecordingLog
 log = logging.getLogger(__name__)
 GIB = 1024**3
 DEFAULT_FPS = 25.0
+#: How long a pipeline's end waits for its recorders to write what they queued. Generous: the
+#: writer runs at background priority, which a busy board starves; frames still queued after
+#: it are reported ``pending`` (a loss), never as written.
+CLOSE_SECONDS = 120.0
 
 
 class _PipelineRecorder:
@@ -75,7 +79,7 @@ class _PipelineRecorder:
 
     def close(self) -> None:
         for recorder in self.recorders.values():
-            recorder.close()
+            recorder.close(timeout=CLOSE_SECONDS)
             self.log_to.closed(self.pipeline_id, recorder.stats, recorder)
         self.recorders.clear()
 

@@ -83,6 +83,7 @@ class RecordingLog:
             "frames_written": sum(s.frames_written for s in stats),
             "dropped": sum(s.dropped for s in stats),
             "failed": sum(s.failed for s in stats),
+            "pending": sum(s.pending for s in stats),
             "segments": sum(len(s.segments) for s in stats),
         }
 

@@ -101,7 +101,12 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
     # The recording decodes and holds every processed frame; one metric row per frame.
     assert len(summary["recordings"]) >= 1
     assert sum(count_frames(p) for p in summary["recordings"]) == summary["frames"]
-    assert summary["recording"] == {"frames_written": summary["frames"], "dropped": 0, "failed": 0}
+    assert summary["recording"] == {
+        "frames_written": summary["frames"],
+        "dropped": 0,
+        "failed": 0,
+        "pending": 0,
+    }
     assert summary["metrics"]["written"] == summary["frames"]
     with sqlite3.connect(out / "metrics.db") as db:
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT frame_id) FROM frames").fetchone()

@@ -7,6 +7,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -238,6 +239,34 @@ def test_close_is_idempotent_and_later_frames_are_dropped(tmp_path: Path) -> Non
     assert not recorder.submit(next(frames(1)))
     assert (recorder.stats.frames_written, recorder.stats.dropped) == (1, 1)
     assert len(recorder.stats.segments) == 1
+
+
+class _HeldDetections:
+    """Detections whose boxes the writer can only read once ``release`` is set: a writer
+    that falls behind, without timing."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self._release = release
+        self.confidence = self.class_id = None
+
+    @property
+    def xyxy(self) -> np.ndarray:
+        assert self._release.wait(60), "the test never released the writer"
+        return np.zeros((0, 4))
+
+
+def test_frames_the_writer_has_not_reached_are_pending_never_written(tmp_path: Path) -> None:
+    release = threading.Event()
+    recorder = SegmentedRecorder(tmp_path, fps=25, queue_size=8)
+    for frame in frames(5):
+        assert recorder.submit(frame, _HeldDetections(release))
+    assert not recorder.close(timeout=0.2)  # the writer is held at the first frame
+    held = recorder.stats
+    assert (held.frames_written, held.dropped, held.failed, held.pending) == (0, 0, 0, 5)
+    release.set()
+    assert recorder.close(timeout=60)
+    done = recorder.stats
+    assert (done.frames_written, done.dropped, done.failed, done.pending) == (5, 0, 0, 0)
 
 
 def test_full_queue_drops_frames_without_blocking(tmp_path: Path) -> None:

@@ -205,6 +205,12 @@ def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers
         ("failed", "coral_recorder_frames_failed", "frames lost to disk errors"),
     ):
         out.family(name, "counter", help_text, per_pipeline(lambda p, k=key: p["recording"].get(k)))
+    out.family(
+        "coral_recorder_frames_pending",
+        "gauge",
+        "frames queued for recording, not yet written",
+        per_pipeline(lambda p: p["recording"].get("pending")),
+    )
     for key, name, help_text in (
         ("written", "coral_metric_points_written", "metric points the store accepted"),
         ("dropped", "coral_metric_points_dropped", "metric points dropped (buffer full)"),

@@ -42,14 +42,16 @@ _DROP_REPORT_SECONDS = 60.0
 class RecorderStats:
     """A snapshot of a recorder's counters.
 
-    Once the recorder is closed, ``frames_written + dropped + failed`` equals the number of
-    frames submitted. Frames of a segment lost to a write error move from ``frames_written``
-    to ``failed``.
+    At any time ``frames_written + dropped + failed + pending`` equals the number of frames
+    submitted; ``pending`` (queued, not yet written) is 0 once :meth:`SegmentedRecorder.close`
+    returned True. Frames of a segment lost to a write error move from ``frames_written`` to
+    ``failed``.
     """
 
     frames_written: int
     dropped: int
     failed: int
+    pending: int
     segments: tuple[Path, ...]
     last_error: str | None
     last_frame_id: int | None
@@ -125,6 +127,7 @@ class SegmentedRecorder:
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._closed = False
+        self._submitted = 0
         self._frames_written = 0
         self._dropped = 0
         self._failed = 0
@@ -158,6 +161,7 @@ class SegmentedRecorder:
                 frames_written=self._frames_written,
                 dropped=self._dropped,
                 failed=self._failed,
+                pending=self._submitted - self._frames_written - self._dropped - self._failed,
                 segments=tuple(self._segments),
                 last_error=self._last_error,
                 last_frame_id=self._last_frame_id,
@@ -178,6 +182,8 @@ class SegmentedRecorder:
         it the frame is placed ``1/fps`` after the previous one. The frame is dropped (and
         counted in ``stats.dropped``) when the queue is full or the recorder is closed.
         """
+        with self._lock:  # counted before the writer can count it written
+            self._submitted += 1
         if not self._closed:
             try:
                 self._queue.put_nowait(_Item(frame_bgr, detections, timestamp, frame_id))
