@@ -8,9 +8,6 @@ skeleton into a fresh virtual environment and runs it.
 
 from __future__ import annotations
 
-#: The ``inference`` versions the skeletons are written and tested for.
-INFERENCE_RANGE = ">=0.54,<1.9"
-
 INIT = '''"""$title: a coral-inference plugin."""
 '''
 
@@ -419,6 +416,7 @@ import threading
 from pathlib import Path
 
 from coral_inference.runtime.options import Option, Section
+from coral_inference.runtime.stash import StashKey
 
 log = logging.getLogger(__name__)
 
@@ -429,8 +427,8 @@ OPTIONS = Section(
         "interval_seconds": Option("float", 5.0, "time between writes", minimum=0.1),
     },
 )
-#: The attribute of the RuntimeContext that holds this service while it runs.
-ATTRIBUTE = "_${package}_service"
+#: Where this service is kept on the runtime context while it runs.
+WRITER: StashKey[StatusWriter] = StashKey()
 
 
 class StatusWriter:
@@ -450,17 +448,16 @@ class StatusWriter:
         path = Path(config.get("services.$plugin.path") or OPTIONS.keys["path"].default)
         interval = float(config.get("services.$plugin.interval_seconds") or 5.0)
         service = cls(context, path, interval)
-        setattr(context, ATTRIBUTE, service)
+        context.stash[WRITER] = service
         service.write()
         service._thread.start()
         return service
 
     @classmethod
     def stop_for(cls, context) -> None:
-        service = getattr(context, ATTRIBUTE, None)
+        service = context.stash.pop(WRITER, None)
         if service is not None:
             service.stop()
-            delattr(context, ATTRIBUTE)
 
     def write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

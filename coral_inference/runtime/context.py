@@ -12,13 +12,15 @@ from coral_inference.runtime.backends import BackendAdapter, select_backend
 from coral_inference.runtime.config import RuntimeDescriptor
 from coral_inference.runtime.plugin_spec import with_seed_names
 from coral_inference.runtime.plugins import PluginManager, PluginRecord
+from coral_inference.runtime.stash import Stash
 from coral_inference.services.runtime_services import RuntimeServices
 
 
 @dataclass
 class RuntimeContext:
     """What ``init`` did and what it owns: ask it for backends and patches, read ``state``, or
-    reach the runtime's ``services`` (rings, recordings, metrics) and ``decoders``."""
+    reach the runtime's ``services`` (rings, recordings, metrics) and ``decoders``. Plugins keep
+    their own state in ``stash`` (see :mod:`coral_inference.runtime.stash`)."""
 
     config: RuntimeDescriptor
     platform: str
@@ -31,6 +33,7 @@ class RuntimeContext:
     patches: dict[str, patching.PatchRecord] = field(default_factory=dict)
     workflow_blocks: list[type] = field(default_factory=list)
     log_messages: list[str] = field(default_factory=list)
+    stash: Stash = field(default_factory=Stash)
 
     def get_backend(
         self, name: str | None = None, formats: tuple[str, ...] | None = None
