@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coral_inference.app import scaffold_templates as templates
+from coral_inference.patches import TESTED_INFERENCE
 
 KINDS = ("backend", "patch", "workflow", "service")
 #: Entry-point group (short name) of each kind; a service hooks the life cycle from ``patches``
@@ -53,7 +54,7 @@ def _names(name: str) -> dict[str, str]:
         "plugin": plugin,
         "title": plugin.replace("_", " ").capitalize(),
         "class_name": "".join(part.capitalize() for part in plugin.split("_")),
-        "inference_range": templates.INFERENCE_RANGE,
+        "inference_range": TESTED_INFERENCE,  # the skeletons are tested on the same lines
     }
 
 

@@ -62,9 +62,9 @@ def _load_weights(package: Any) -> str:
     import coral_inference
     from coral_inference.models.inference_models import open_model
     from coral_inference.runtime.config import load_config
-    from coral_inference.runtime.schema import BUILTIN_PATCHES
+    from coral_inference.runtime.schema import builtin_patches
 
-    config = load_config(overrides=[f"patches.{name}=false" for name in BUILTIN_PATCHES])
+    config = load_config(overrides=[f"patches.{name}=false" for name in builtin_patches()])
     context = coral_inference.init(config)
     try:
         runner = open_model(package, context)

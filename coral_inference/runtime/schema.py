@@ -9,20 +9,22 @@ init`` renders it as a commented template, and the README's reference is generat
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from coral_inference.runtime.options import Node, Option, Section
 
-BUILTIN_PATCHES: tuple[str, ...] = (
-    "local_models",
-    "buffer_sink",
-    "video_sink",
-    "metric_sink",
-    "stream_manager",
-    "camera",
-)
+
+@functools.cache
+def builtin_patches() -> tuple[str, ...]:
+    """The patches coral-inference itself ships: its own ``coral_inference.patches`` entry
+    points, so ``pyproject.toml`` is the one list of them (their config keys validate even when
+    ``plugins.only`` leaves them out)."""
+    entry_points = importlib.metadata.distribution("coral-inference").entry_points
+    return tuple(ep.name for ep in entry_points.select(group="coral_inference.patches"))
 
 
 def _influxdb_needs_url(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -284,7 +286,7 @@ def compose(plugins: PluginOptions | None) -> Section:
         return LENIENT
     declared = dict(plugins.declared)
     patches: dict[str, Node] = {}
-    for name in sorted(set(plugins.patch_names) | set(BUILTIN_PATCHES)):
+    for name in sorted(set(plugins.patch_names) | set(builtin_patches())):
         own = declared.pop(f"patches.{name}", None)
         patches[name] = Section(
             own.help if own else f"the {name} patch",

@@ -12,11 +12,11 @@ from face_video import make_face_video
 
 import coral_inference
 from coral_inference.runtime import compat
-from coral_inference.runtime.schema import BUILTIN_PATCHES
+from coral_inference.runtime.schema import builtin_patches
 
 pytestmark = pytest.mark.integration
 PIPELINE = "inference.core.interfaces.stream.inference_pipeline:InferencePipeline"
-ONLY = ["onnx", *BUILTIN_PATCHES]
+ONLY = ["onnx", *builtin_patches()]
 
 
 @pytest.fixture(scope="module")
