@@ -5,10 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real servers/browsers the tests start on 127.0.0.1: Debian's influxdb (InfluxDB 1.x, for the
-# metric sink) and chromium (the WebRTC preview's browser test). Installed when missing and root.
+# metric sink), chromium (the WebRTC preview's browser test) and GStreamer's RTSP server (a live
+# camera, run by the system python3). Installed when missing and root.
 missing=()
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -n "$(find /usr/lib -name 'GstRtspServer-1.0.typelib' -print -quit 2>/dev/null)" ] &&
+  [ -n "$(find /usr/lib -name 'libgstx264.so' -print -quit 2>/dev/null)" ] &&
+  [ -n "$(find /usr/lib -name 'libgstrtp.so' -print -quit 2>/dev/null)" ] ||
+  missing+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${missing[*]}"

@@ -21,6 +21,7 @@ from typing import IO, Any
 from coral_inference.app import exit_codes
 from coral_inference.app.inference_import import import_inference_with_logs_on_stderr
 from coral_inference.app.preflight import NotWritable, check_directory, check_file
+from coral_inference.app.serve.credentials import mask_credentials
 from coral_inference.app.stop_signals import (
     StopRequested,
     StopSignals,
@@ -36,6 +37,7 @@ from coral_inference.patches.tap import (
 )
 from coral_inference.runtime.config import RuntimeDescriptor, load_config
 from coral_inference.services.frame_clock import FrameClock, frame_age_ms
+from coral_inference.services.source_health import SourceHealth
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class RunSummary:
     model_id: str = ""
     backend: str = ""
     source: str = ""
+    source_health: dict[str, Any] = field(default_factory=dict)
     recordings: list[str] = field(default_factory=list)
     recording: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -121,7 +124,7 @@ class RunSummary:
             "metrics": self.metrics,
             "model": self.model_id,
             "backend": self.backend,
-            "source": self.source,
+            "source": {"url": mask_credentials(self.source), **self.source_health},
             "interrupted": self.interrupted,
             "signal": signal_name(self.signal),
             "source_error": self.source_error,
@@ -483,6 +486,10 @@ def _drive(
         predictions_file = request.save_predictions.open("w", encoding="utf-8")
     pipeline: Any = None
     watch = _SourceWatch()
+    health = SourceHealth(
+        context.config.get("sources.reconnect_timeout_s"),
+        lambda _: pipeline.terminate(),
+    )
     try:
         counter = collector = _Collector(
             summary,
@@ -500,7 +507,7 @@ def _drive(
             if request.workflow is not None:
                 spec = run_workflow.load_spec(request.workflow)
                 pipeline = run_workflow.init_pipeline(
-                    video_reference, spec, model_id, collector, [watch.on_status]
+                    video_reference, spec, model_id, collector, [watch.on_status, health.on_status]
                 )
             else:
                 thresholds = package.manifest.thresholds
@@ -511,7 +518,7 @@ def _drive(
                     confidence=thresholds.confidence,
                     iou_threshold=thresholds.iou,
                     max_detections=thresholds.max_detections,
-                    status_update_handlers=[watch.on_status],
+                    status_update_handlers=[watch.on_status, health.on_status],
                 )
         counter.clock = pipeline_clock(pipeline)
         preview = _start_preview(request.preview, PIPELINE_ID, context)
@@ -528,7 +535,9 @@ def _drive(
             if preview is not None:
                 preview.stop()
     finally:
-        summary.source_error = summary.source_error or watch.error
+        health.close()
+        summary.source_health = health.summary()
+        summary.source_error = summary.source_error or health.given_up or watch.error
         if predictions_file is not None:
             try:
                 predictions_file.close()

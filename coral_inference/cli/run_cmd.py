@@ -140,12 +140,18 @@ def _run_reporting_errors(request_args: dict[str, Any], json_out: IO[str] | None
 
 def _print_summary(summary: dict, save_predictions: Path | None) -> None:
     latency = summary["latency_ms"]
-    click.echo(f"model {summary['model']} on {summary['backend']}, source {summary['source']}")
+    source = summary["source"]
+    click.echo(f"model {summary['model']} on {summary['backend']}, source {source['url']}")
     click.echo(
         f"frames {summary['frames']}  fps {summary['fps']}  latency p50 {latency['p50']} ms "
         f"p95 {latency['p95']} ms  detections {summary['detections']}"
         + (f"  (stopped by {summary['signal']})" if summary["interrupted"] else "")
     )
+    if source.get("reconnects") or not source.get("up", True):
+        click.echo(
+            f"source: {source['reconnects']} reconnects, {source['outage_seconds']} s away, "
+            f"about {source['frames_missed_estimate']} frames missed"
+        )
     for path in summary["recordings"]:
         click.echo(f"recording: {path}")
     recording = summary["recording"]

@@ -160,6 +160,17 @@ CORE = Section(
             "models.<model_id>: path to a local model package (directory or archive)",
             values=Option("path", None, "a model package"),
         ),
+        "sources": Section(
+            "live video sources (RTSP/HTTP streams, cameras)",
+            {
+                "reconnect_timeout_s": Option(
+                    "float",
+                    300.0,
+                    "stop when a stream that went away sends nothing for this long (0: never)",
+                    minimum=0,
+                ),
+            },
+        ),
         "services": Section(
             "services the patches use",
             {

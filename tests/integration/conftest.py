@@ -73,3 +73,23 @@ def sample_package(tmp_path_factory: pytest.TempPathFactory):
     from coral_inference.models.sample import build_sample_package
 
     return build_sample_package(tmp_path_factory.mktemp("pkg") / "centerface").root
+
+
+@pytest.fixture(scope="session")
+def rtsp_camera_available() -> None:
+    from rtsp_camera import missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def rtsp_camera(rtsp_camera_available: None, tmp_path):
+    """A started live RTSP camera (``.url``, ``.stop()``, ``.start()``), stopped after the test."""
+    from rtsp_camera import RTSPCamera
+
+    camera = RTSPCamera(tmp_path)
+    camera.start()
+    yield camera
+    camera.stop()
