@@ -28,6 +28,7 @@ from coral_inference.app.stop_signals import (
     signal_number,
     stop_on_signals,
 )
+from coral_inference.app.stream_diagnosis import diagnose_stream
 from coral_inference.patches.tap import (
     DROP,
     PredictionBoxes,
@@ -127,7 +128,7 @@ class RunSummary:
             "source": {"url": mask_credentials(self.source), **self.source_health},
             "interrupted": self.interrupted,
             "signal": signal_name(self.signal),
-            "source_error": self.source_error,
+            "source_error": self.source_error and mask_credentials(self.source_error),
             "lost": self.lost,
             "recovered": self.recovered,
             "problems": self.problems,
@@ -457,8 +458,10 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
         _collect_outputs(context, sinks, summary)
     if summary.signal is None and signals.received is not None:  # arrived while closing
         summary.interrupted, summary.signal = True, signals.received
-    if summary.frames == 0 and summary.signal is None and summary.source_error is None:
-        summary.source_error = "no frame could be read from the source"
+    if summary.frames == 0 and summary.signal is None:
+        reason = summary.source_error or "no frame could be read from the source"
+        diagnosis = diagnose_stream(source) if isinstance(video_reference, str) else None
+        summary.source_error = f"{diagnosis} ({reason})" if diagnosis else reason
     return summary
 
 

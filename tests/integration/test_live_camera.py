@@ -104,3 +104,13 @@ def test_a_camera_that_never_comes_back_stops_the_run(
     # every frame received before the camera went is recorded (or counted as lost)
     assert summary["frames"] == lines(predictions) >= 20
     assert_frames_recorded_or_counted(summary)
+
+
+def test_a_wrong_stream_path_is_named(rtsp_camera, tmp_path, sample_package) -> None:
+    wrong = rtsp_camera.url.replace("/camera", "/wrong")
+    process = spawn_coral(*run_args(sample_package, wrong, tmp_path / "out"), "--json")
+    code, summary, stderr = finish(process)
+    assert code == SOURCE_FAILED, stderr
+    assert summary["source_error"].startswith(
+        "the camera has no stream at /wrong (RTSP 404 Not Found): check the stream path"
+    )
