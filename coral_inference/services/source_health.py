@@ -35,6 +35,7 @@ class _Source:
     outage_seconds: float = 0.0
     frames_missed: float = 0.0
     down_since: float | None = None
+    connected: bool = False
     first_capture: float | None = None
     last_capture: float | None = None
     captures: int = 0
@@ -85,7 +86,8 @@ class SourceHealth:
             self._came_back(source_id)
 
     def summary(self) -> dict[str, Any]:
-        """Totals over every source (the ones still away counted up to now)."""
+        """Totals over every source (the ones still away counted up to now); ``up``: every
+        source delivered and none is away."""
         now = self._clock()
         with self._lock:
             sources = list(self._sources.values())
@@ -97,7 +99,7 @@ class SourceHealth:
                 "reconnects": sum(s.reconnects for s in sources),
                 "outage_seconds": round(sum(s.outage_seconds for s in sources) + sum(away), 2),
                 "frames_missed_estimate": round(missed),
-                "up": not away,
+                "up": bool(sources) and all(s.connected and s.down_since is None for s in sources),
             }
 
     def close(self) -> None:
@@ -141,6 +143,7 @@ class SourceHealth:
         now = self._clock()
         with self._lock:
             source = self._source(source_id)
+            source.connected = True
             timer = self._timers.pop(source_id, None)
             if source.down_since is None:
                 return  # the first connection

@@ -114,3 +114,4 @@ def test_a_wrong_stream_path_is_named(rtsp_camera, tmp_path, sample_package) -> 
     assert summary["source_error"].startswith(
         "the camera has no stream at /wrong (RTSP 404 Not Found): check the stream path"
     )
+    assert summary["source"]["up"] is False and summary["frames"] == 0

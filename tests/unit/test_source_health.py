@@ -37,6 +37,7 @@ def capture(health: SourceHealth, clock: Clock, frames: int, fps: float) -> None
 def test_an_outage_counts_once_however_many_attempts_fail() -> None:
     clock = Clock()
     health = SourceHealth(None, lambda _: None, clock)
+    assert health.summary()["up"] is False  # nothing delivered yet
     health.on_status(event("VIDEO_CONSUMPTION_STARTED"))  # the first connection is no reconnect
     capture(health, clock, 51, fps=10)
     for _ in range(4):  # inference retries about once a second
