@@ -273,6 +273,7 @@ def test_coral_serve_reads_a_pipelines_series_back_with_its_time_window(
     assert [row["frame_id"] for row in series] == list(range(10))
     assert series[0]["time"] == "2024-05-06T07:08:09.000Z"
     assert series[3]["latency_ms"] == pytest.approx(1.3) and series[3]["fps"] == 30.0
+    assert series[3]["end_to_end_ms"] == pytest.approx(5.3)
     assert series[3]["detections"] == 3
     window = reader.series(quoted, T0 + timedelta(milliseconds=2), T0 + timedelta(milliseconds=5))
     assert [row["frame_id"] for row in window] == [2, 3, 4, 5]
