@@ -28,8 +28,8 @@ from coral_inference.testing.influxdb import InfluxDBServer, count_points, find_
 
 TARGET = 50_000.0
 RAW_INSERT = (
-    "INSERT INTO frames (pipeline_id, source_id, frame_id, timestamp_ns, latency_ms, fps,"
-    " detections, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO frames (pipeline_id, source_id, frame_id, timestamp_ns, end_to_end_ms,"
+    " latency_ms, fps, detections, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)
 
@@ -47,6 +47,7 @@ def make_points(count: int) -> list[MetricPoint]:
             29.97,
             i % 9,
             fields,
+            latency_ms=4.5 + (i % 3),
         )
         for i in range(count)
     ]
@@ -78,8 +79,8 @@ def sqlite_ours(points: list[MetricPoint], batch_size: int, path: Path) -> float
 def sqlite_raw(points: list[MetricPoint], batch_size: int, path: Path) -> float:
     SqliteMetricStore(path).close()  # same schema and pragmas
     rows = [
-        (p.pipeline_id, str(p.source_id), p.frame_id, p.timestamp_ns, p.latency_ms, p.fps,
-         p.detections, '{"model_id":"yolov8n-640/3","max_confidence":0.87}')
+        (p.pipeline_id, str(p.source_id), p.frame_id, p.timestamp_ns, p.end_to_end_ms,
+         p.latency_ms, p.fps, p.detections, '{"model_id":"yolov8n-640/3","max_confidence":0.87}')
         for p in points
     ]  # fmt: skip
     conn = sqlite3.connect(path)

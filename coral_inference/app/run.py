@@ -33,6 +33,7 @@ from coral_inference.patches.tap import (
     DROP,
     PredictionBoxes,
     frame_timestamp_utc,
+    model_time_ms,
     pipeline_clock,
     pipeline_name,
 )
@@ -322,10 +323,9 @@ class _Collector:
             stamp = frame_timestamp_utc(frames)
             age_ms = frame_age_ms(frames)
             summary.ages_ms.append(age_ms)
-            model_time = (predictions or {}).get("time")
-            summary.latencies_ms.append(
-                model_time * 1000 if isinstance(model_time, float) else age_ms
-            )
+            model_ms = model_time_ms(predictions)
+            if model_ms is not None:  # a workflow's result carries none
+                summary.latencies_ms.append(model_ms)
             boxes = PredictionBoxes(predictions)
             summary.detections += len(boxes)
             summary.seconds = now - self.first

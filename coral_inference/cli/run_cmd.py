@@ -138,13 +138,20 @@ def _run_reporting_errors(request_args: dict[str, Any], json_out: IO[str] | None
     sys.exit(code)
 
 
+def _p50_p95(quantiles: dict) -> str:
+    """``p50 12.3 ms p95 15.0 ms``, or ``n/a`` when there were no values."""
+    if quantiles["p50"] is None:
+        return "n/a"
+    return f"p50 {quantiles['p50']} ms p95 {quantiles['p95']} ms"
+
+
 def _print_summary(summary: dict, save_predictions: Path | None) -> None:
-    latency = summary["latency_ms"]
     source = summary["source"]
     click.echo(f"model {summary['model']} on {summary['backend']}, source {source['url']}")
     click.echo(
-        f"frames {summary['frames']}  fps {summary['fps']}  latency p50 {latency['p50']} ms "
-        f"p95 {latency['p95']} ms  detections {summary['detections']}"
+        f"frames {summary['frames']}  fps {summary['fps']}"
+        f"  latency {_p50_p95(summary['latency_ms'])}"
+        f"  end-to-end {_p50_p95(summary['end_to_end_ms'])}  detections {summary['detections']}"
         + (f"  (stopped by {summary['signal']})" if summary["interrupted"] else "")
     )
     if source.get("reconnects") or not source.get("up", True):

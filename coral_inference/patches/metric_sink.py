@@ -1,9 +1,10 @@
 """Patch ``metric_sink``: one metric point per processed frame of every pipeline.
 
-Points carry pipeline id, source id, frame id, the frame's UTC timestamp, latency (capture to
-result), processing fps, the detection count and the configured ``services.metrics.fields`` taken
-from the predictions. They go through a batching, bounded writer to SQLite (default) or InfluxDB;
-reverting the patch flushes and closes it.
+Points carry pipeline id, source id, frame id, the frame's UTC timestamp, the end-to-end time
+(capture to result), the model's latency (the prediction's ``time``), processing fps, the
+detection count and the configured ``services.metrics.fields`` taken from the predictions. They
+go through a batching, bounded writer to SQLite (default) or InfluxDB; reverting the patch
+flushes and closes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from coral_inference.patches.tap import (
     PIPELINE_CLASS,
     detection_count,
     frame_timestamp_utc,
+    model_time_ms,
     tap_pipelines,
 )
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
@@ -47,9 +49,6 @@ class _FrameMetrics:
         self.previous[frame.source_id] = (now, fps)
         stamp = frame_timestamp_utc(frame)
         extra: dict[str, Any] = {}
-        model_time = (predictions or {}).get("time")
-        if isinstance(model_time, float):
-            extra["inference_ms"] = model_time * 1000
         for name in self.fields:
             value = (predictions or {}).get(name)
             if isinstance(value, (int, float, str, bool)):
@@ -60,10 +59,11 @@ class _FrameMetrics:
                 source_id=frame.source_id,
                 frame_id=frame.frame_id,
                 timestamp=stamp,
-                latency_ms=frame_age_ms(frame),
+                end_to_end_ms=frame_age_ms(frame),
                 fps=fps,
                 detections=detection_count(predictions),
                 fields=extra,
+                latency_ms=model_time_ms(predictions),
             )
         )
 
@@ -73,7 +73,7 @@ class _FrameMetrics:
 
 class MetricSinkPatch(Patch):
     name = "metric_sink"
-    description = "per-frame latency/fps/detections to SQLite or InfluxDB, batched and bounded"
+    description = "per-frame model latency, end-to-end time, fps, detections to SQLite or InfluxDB"
     inference = TESTED_INFERENCE
     targets = (PIPELINE_CLASS,)
 

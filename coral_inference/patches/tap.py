@@ -101,6 +101,13 @@ def detection_count(predictions: dict[str, Any] | None) -> int:
     return len(_rows(predictions))
 
 
+def model_time_ms(predictions: dict[str, Any] | None) -> float | None:
+    """The model's time for the frame in ms (pre-processing, forward pass, decoding: the
+    ``time`` inference puts in a model's result), None when the result carries none."""
+    seconds = predictions.get("time") if isinstance(predictions, dict) else None
+    return seconds * 1000 if isinstance(seconds, float) else None
+
+
 class _Tap:
     """The sinks one patch attached, so the patch can close them all when reverted."""
 

@@ -224,7 +224,8 @@ CORE = Section(
                         "fields": Option(
                             "list[str]",
                             [],
-                            "extra numeric/string keys of the predictions to store, e.g. [time]",
+                            "extra numeric/string keys of the predictions to store, e.g."
+                            " [inference_id] (their time is latency_ms already)",
                         ),
                     },
                     checks=(_influxdb_needs_url,),

@@ -92,7 +92,7 @@ def test_file_frames_are_stamped_from_the_run_start_and_runs_never_collide(
         rows, distinct = db.execute(
             "SELECT COUNT(*), COUNT(DISTINCT timestamp_ns) FROM frames"
         ).fetchone()
-        latest = db.execute("SELECT MAX(latency_ms) FROM frames").fetchone()[0]
+        latest = db.execute("SELECT MAX(end_to_end_ms) FROM frames").fetchone()[0]
     assert rows == distinct == 80
     assert latest < 5000
 

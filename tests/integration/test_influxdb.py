@@ -39,6 +39,7 @@ def make_points(frame_ids: Iterable[int], **kwargs: object) -> list[MetricPoint]
             30.0,
             i % 5,
             values["fields"],
+            latency_ms=1.0 + i / 10,
         )
         for i in frame_ids
     ]
@@ -105,7 +106,8 @@ def test_points_round_trip_with_escaping(influxdb_url: str, influxdb_database: s
     for row, p in zip(rows, tricky + plain, strict=True):
         assert (row["pipeline_id"], row["source_id"]) == (p.pipeline_id, str(p.source_id))
         assert (row["frame_id"], row["detections"]) == (p.frame_id, p.detections)
-        assert (row["latency_ms"], row["fps"]) == (p.latency_ms, p.fps)
+        assert (row["end_to_end_ms"], row["latency_ms"]) == (p.end_to_end_ms, p.latency_ms)
+        assert row["fps"] == p.fps
     for row in rows[3:]:
         assert {key: row[key] for key in fields} == fields
 
@@ -270,7 +272,8 @@ def test_coral_serve_reads_a_pipelines_series_back_with_its_time_window(
     series = reader.series(quoted, None, None)
     assert [row["frame_id"] for row in series] == list(range(10))
     assert series[0]["time"] == "2024-05-06T07:08:09.000Z"
-    assert series[3]["latency_ms"] == pytest.approx(5.3) and series[3]["fps"] == 30.0
+    assert series[3]["latency_ms"] == pytest.approx(1.3) and series[3]["fps"] == 30.0
+    assert series[3]["end_to_end_ms"] == pytest.approx(5.3)
     assert series[3]["detections"] == 3
     window = reader.series(quoted, T0 + timedelta(milliseconds=2), T0 + timedelta(milliseconds=5))
     assert [row["frame_id"] for row in window] == [2, 3, 4, 5]

@@ -62,7 +62,10 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     )
     assert running["name"] == "door" and running["status"] in ("running", "ended")
     assert running["detections"] > 0 and running["fps"] > 0
-    assert running["latency_ms"]["p50"] is not None
+    # A serve pipeline runs a one-step workflow, whose result carries no model time: no model
+    # latency is shown rather than the capture-to-result time under its name.
+    assert running["latency_ms"] == {"p50": None, "p95": None}, running
+    assert 0 < running["end_to_end_ms"]["p50"] <= running["end_to_end_ms"]["p95"], running
     status, listing = server.json("GET", "/coral/pipelines")
     assert pipeline_id in [p["pipeline_id"] for p in listing["pipelines"]]
 
@@ -108,7 +111,8 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert status == 200
     points = series["points"]
     assert len(points) == 120
-    assert {"time", "fps", "latency_ms", "detections"} <= set(points[0])
+    assert {"time", "fps", "latency_ms", "end_to_end_ms", "detections"} <= set(points[0])
+    assert all(p["latency_ms"] is None and p["end_to_end_ms"] > 0 for p in points), points
     since = points[60]["time"]
     status, later = server.json("GET", f"/coral/metrics/{pipeline_id}?since={since}")
     assert status == 200 and 0 < len(later["points"]) <= 60
@@ -123,12 +127,16 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     families = {f.name: f for f in text_string_to_metric_families(text.decode())}
     frames = {s.labels["pipeline_id"]: s.value for s in families["coral_pipeline_frames"].samples}
     assert frames[pipeline_id] == 120
-    quantiles = {
-        s.labels["quantile"]
-        for s in families["coral_pipeline_latency_milliseconds"].samples
-        if s.labels["pipeline_id"] == pipeline_id
-    }
-    assert quantiles == {"0.5", "0.95"}
+
+    def quantiles(family: str) -> dict[str, float]:
+        samples = families[family].samples
+        return {
+            s.labels["quantile"]: s.value for s in samples if s.labels["pipeline_id"] == pipeline_id
+        }
+
+    assert quantiles("coral_pipeline_latency_milliseconds") == {}  # no model time (see above)
+    end_to_end = quantiles("coral_pipeline_end_to_end_milliseconds")
+    assert set(end_to_end) == {"0.5", "0.95"} and end_to_end["0.5"] > 0
     assert "coral_recorder_frames_dropped" in families
     assert "coral_metric_points_dropped" in families
     assert families["coral_pipeline_frames"].type == "counter"

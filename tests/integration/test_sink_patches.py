@@ -124,7 +124,12 @@ def test_pipeline_records_and_writes_metrics(tmp_path, sample_package):
     video = tmp_path / "v.mp4"
     make_face_video(video, (320, 240), frames=30, fps=10)
     context = coral_inference.init(config(tmp_path, sample_package))
-    seen = run_named("records", video)
+    model_ms = {}
+
+    def model_time(predictions, frame):
+        model_ms[frame.frame_id] = predictions["time"] * 1000
+
+    seen = run_named("records", video, model_time)
     ring = context.services.rings.get("records")
     assert ring is not None and len(ring) == min(30, context.config.get("services.buffer.size"))
     coral_inference.shutdown()
@@ -134,8 +139,13 @@ def test_pipeline_records_and_writes_metrics(tmp_path, sample_package):
         rows = db.execute(
             "SELECT COUNT(*), MIN(frame_id), MAX(frame_id), SUM(detections) FROM frames"
         ).fetchone()
+        times = db.execute("SELECT frame_id, latency_ms, end_to_end_ms FROM frames").fetchall()
     assert rows[:3] == (len(seen), 1, len(seen)) and rows[3] > 0
     assert context.services.metrics.summary()["written"] == len(seen)
+    # latency_ms is the model's time per frame, part of the frame's capture-to-result time
+    for frame_id, latency, end_to_end in times:
+        assert latency == pytest.approx(model_ms[frame_id]), frame_id
+        assert 0 < latency <= end_to_end < 60_000, (frame_id, latency, end_to_end)
 
 
 def test_two_pipelines_keep_separate_rings_recordings_and_counters(tmp_path, sample_package):

@@ -27,9 +27,10 @@ def point(**overrides: object) -> MetricPoint:
         source_id=0,
         frame_id=7,
         timestamp=T0,
-        latency_ms=12.5,
+        end_to_end_ms=12.5,
         fps=29.97,
         detections=3,
+        latency_ms=4.25,
     )
     values.update(overrides)
     return MetricPoint(**values)
@@ -38,8 +39,12 @@ def point(**overrides: object) -> MetricPoint:
 def test_line_protocol_layout() -> None:
     assert point().to_line_protocol() == (
         "coral_frame,pipeline_id=pipe,source_id=0 "
-        f"frame_id=7i,latency_ms=12.5,fps=29.97,detections=3i {T0_NS}"
+        f"frame_id=7i,end_to_end_ms=12.5,latency_ms=4.25,fps=29.97,detections=3i {T0_NS}"
     )
+
+
+def test_missing_model_latency_is_left_out() -> None:
+    assert " frame_id=7i,end_to_end_ms=12.5,fps=29.97," in point(latency_ms=None).to_line_protocol()
 
 
 def test_custom_measurement_is_escaped() -> None:
@@ -91,15 +96,26 @@ def test_extra_field_types_and_key_escaping() -> None:
 
 
 def test_non_finite_floats_are_left_out() -> None:
-    line = point(latency_ms=float("nan"), fps=float("inf"), fields={"x": -float("inf")})
+    line = point(
+        end_to_end_ms=float("nan"),
+        latency_ms=float("inf"),
+        fps=float("inf"),
+        fields={"x": -float("inf")},
+    )
     assert line.to_line_protocol() == (
         f"coral_frame,pipeline_id=pipe,source_id=0 frame_id=7i,detections=3i {T0_NS}"
     )
 
 
 def test_numpy_scalars_format_as_plain_numbers() -> None:
-    line = point(frame_id=np.int64(9), latency_ms=np.float64(1.5), fps=np.float32(30.0))
-    assert " frame_id=9i,latency_ms=1.5,fps=30.0,detections=3i " in line.to_line_protocol()
+    line = point(
+        frame_id=np.int64(9),
+        end_to_end_ms=np.float64(2.5),
+        latency_ms=np.float64(1.5),
+        fps=np.float32(30.0),
+    )
+    expected = " frame_id=9i,end_to_end_ms=2.5,latency_ms=1.5,fps=30.0,detections=3i "
+    assert expected in line.to_line_protocol()
 
 
 def test_timestamp_ns_is_exact_and_timezone_independent() -> None:
@@ -114,7 +130,9 @@ def test_naive_timestamp_is_refused() -> None:
         point(timestamp=datetime(2024, 1, 1))
 
 
-@pytest.mark.parametrize("name", ["fps", "frame_id", "pipeline_id", "time"])
+@pytest.mark.parametrize(
+    "name", ["fps", "frame_id", "pipeline_id", "time", "latency_ms", "end_to_end_ms"]
+)
 def test_reserved_field_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="reserved"):
         point(fields={name: 1})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from coral_inference.services.metrics.stores import (
     SqliteMetricStore,
     StoreRejected,
     StoreUnavailable,
+    is_legacy_frames_table,
 )
 from coral_inference.testing.influxdb import free_port
 
@@ -29,7 +32,17 @@ T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
 def make_points(count: int, **fields: FieldValue) -> list[MetricPoint]:
     return [
-        MetricPoint("pipe", "cam 1", i, T0, 10.0 + i, 30.0, i % 4, dict(fields))
+        MetricPoint(
+            "pipe",
+            "cam 1",
+            i,
+            T0,
+            10.0 + i,
+            30.0,
+            i % 4,
+            dict(fields),
+            latency_ms=None if i % 7 == 0 else 2.0 + i / 8,
+        )
         for i in range(count)
     ]
 
@@ -48,21 +61,22 @@ def test_sqlite_rows_equal_points(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         rows = conn.execute(
-            "SELECT pipeline_id, source_id, frame_id, timestamp_ns, latency_ms, fps, detections,"
-            " fields FROM frames ORDER BY id"
+            "SELECT pipeline_id, source_id, frame_id, timestamp_ns, end_to_end_ms, latency_ms, fps,"
+            " detections, fields FROM frames ORDER BY id"
         ).fetchall()
     assert len(rows) == len(points)
     for row, p in zip(rows, points, strict=True):
-        assert row[:7] == (
+        assert row[:8] == (
             p.pipeline_id,
             str(p.source_id),
             p.frame_id,
             p.timestamp_ns,
+            p.end_to_end_ms,
             p.latency_ms,
             p.fps,
             p.detections,
         )
-        assert json.loads(row[7]) == {"model": "yolo", "conf": 0.5}
+        assert json.loads(row[8]) == {"model": "yolo", "conf": 0.5}
 
 
 def test_sqlite_reopens_existing_database(tmp_path: Path) -> None:
@@ -72,6 +86,89 @@ def test_sqlite_reopens_existing_database(tmp_path: Path) -> None:
         store.close()
     with sqlite3.connect(tmp_path / "m.db") as conn:
         assert conn.execute("SELECT count(*), min(fields) FROM frames").fetchone() == (6, "{}")
+
+
+# Table frames as coral created it before end_to_end_ms: latency_ms held capture-to-result times.
+OLD_SCHEMA = """
+    CREATE TABLE frames (
+        id INTEGER PRIMARY KEY,
+        pipeline_id TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        frame_id INTEGER NOT NULL,
+        timestamp_ns INTEGER NOT NULL,
+        latency_ms REAL,
+        fps REAL,
+        detections INTEGER NOT NULL,
+        fields TEXT NOT NULL
+    )
+"""
+
+
+def make_old_database(path: Path, rows: int = 3) -> None:
+    """A database file of the old schema whose rows' ``latency_ms`` are 100.0, 101.0, ..."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(OLD_SCHEMA)
+        conn.executemany(
+            "INSERT INTO frames (pipeline_id, source_id, frame_id, timestamp_ns, latency_ms, fps,"
+            " detections, fields) VALUES ('old', '0', ?, 0, ?, 30.0, 0, '{}')",
+            [(i, 100.0 + i) for i in range(rows)],
+        )
+    conn.close()
+
+
+def test_sqlite_migrates_the_old_schema_keeping_its_meaning(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_old_database(path)
+    with sqlite3.connect(path) as conn:
+        assert is_legacy_frames_table(conn)
+    for _ in range(2):  # the second open finds the database migrated
+        store = SqliteMetricStore(path)
+        store.write(make_points(2))
+        store.close()
+
+    conn = sqlite3.connect(path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(frames)")]
+    assert not is_legacy_frames_table(conn)
+    rows = conn.execute(
+        "SELECT pipeline_id, frame_id, end_to_end_ms, latency_ms FROM frames ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert columns.count("end_to_end_ms") == columns.count("latency_ms") == 1
+    assert rows[:3] == [("old", i, 100.0 + i, None) for i in range(3)]  # end-to-end times kept
+    new = [("pipe", p.frame_id, p.end_to_end_ms, p.latency_ms) for p in make_points(2)]
+    assert rows[3:] == new * 2
+
+
+def _open_and_write(path: str, start: Barrier) -> None:
+    start.wait()
+    store = SqliteMetricStore(path, timeout=30)
+    store.write(make_points(2))
+    store.close()
+
+
+def test_sqlite_migration_is_safe_when_processes_open_the_old_database_at_once(
+    tmp_path: Path,
+) -> None:
+    """serve's pipeline processes open one database at once: each must come up writing."""
+    path = tmp_path / "old.db"
+    make_old_database(path)
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    workers = [context.Process(target=_open_and_write, args=(str(path), start)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    conn = sqlite3.connect(path)
+    counts = conn.execute(
+        "SELECT count(*), count(end_to_end_ms), count(latency_ms), sum(pipeline_id = 'old')"
+        " FROM frames"
+    ).fetchone()
+    conn.close()
+    assert counts == (3 + 4 * 2, 3 + 4 * 2, 4, 3)
 
 
 def test_sqlite_locked_database_is_unavailable(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ Process layout and where each number comes from:
   (recording, metrics, buffer ring) run *there*, so the server never holds those objects.
 * **Live frames** cross with a memory-mapped slot file per pipeline
   (:mod:`~coral_inference.app.serve.relay`): each pipeline process writes its newest frame, boxes
-  and counters (frames, fps and latency over the last 100 frames, its recorder's and metric
-  writer's written/dropped/failed counts) with every frame, never waiting for a reader. We do not
-  use inference 0.54's ``WEBRTC`` command: it starts a *new* pipeline fed by the browser's
-  camera, with a new thread and event loop per offer, not a preview of a running pipeline.
+  and counters (frames, fps, model latency and end-to-end time over the last 100 frames, its
+  recorder's and metric writer's written/dropped/failed counts) with every frame, never waiting
+  for a reader. We do not use inference 0.54's ``WEBRTC`` command: it starts a *new* pipeline
+  fed by the browser's camera, with a new thread and event loop per offer, not a preview of a
+  running pipeline.
 * **Preview** peers all live on the uvicorn loop (:mod:`~coral_inference.app.serve.preview`):
   one feed task per watched pipeline, a bounded queue per viewer.
 * **Pipeline counters** in ``GET /coral/pipelines`` and ``/metrics`` are read from the slots;

@@ -19,8 +19,13 @@ from typing import Any
 
 from coral_inference.app.serve.settings import ServeError
 from coral_inference.services.metrics.points import datetime_to_ns
+from coral_inference.services.metrics.stores import is_legacy_frames_table
 
 MAX_POINTS = 5000
+#: The series' columns of table ``frames``, and the same of a database not yet migrated (whose
+#: ``latency_ms`` holds capture-to-result times and which has no model times).
+_SQLITE_COLUMNS = "timestamp_ns, frame_id, fps, latency_ms, end_to_end_ms, detections"
+_LEGACY_SQLITE_COLUMNS = "timestamp_ns, frame_id, fps, NULL, latency_ms, detections"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -60,8 +65,7 @@ class SeriesReader:
         path = Path(self.settings["path"])
         if not path.is_file():
             return []
-        query = "SELECT timestamp_ns, frame_id, fps, latency_ms, detections FROM frames"
-        query += " WHERE pipeline_id = ?"
+        query = "SELECT {columns} FROM frames WHERE pipeline_id = ?"
         args: list[Any] = [pipeline_id]
         if since is not None:
             query += " AND timestamp_ns >= ?"
@@ -73,7 +77,9 @@ class SeriesReader:
         args.append(MAX_POINTS)
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            rows = connection.execute(query, args).fetchall()
+            legacy = is_legacy_frames_table(connection)
+            columns = _LEGACY_SQLITE_COLUMNS if legacy else _SQLITE_COLUMNS
+            rows = connection.execute(query.format(columns=columns), args).fetchall()
         except sqlite3.OperationalError as error:
             if "no such table" in str(error):
                 return []
@@ -86,9 +92,10 @@ class SeriesReader:
                 "frame_id": frame_id,
                 "fps": fps,
                 "latency_ms": latency,
+                "end_to_end_ms": end_to_end,
                 "detections": detections,
             }
-            for ns, frame_id, fps, latency, detections in reversed(rows)
+            for ns, frame_id, fps, latency, end_to_end, detections in reversed(rows)
         ]
 
     def _influx(
@@ -103,7 +110,8 @@ class SeriesReader:
         if until is not None:
             where.append(f"time <= {datetime_to_ns(until)}")
         statement = (
-            f'SELECT "frame_id", "fps", "latency_ms", "detections" FROM "{DEFAULT_MEASUREMENT}"'
+            'SELECT "frame_id", "fps", "latency_ms", "end_to_end_ms", "detections"'
+            f' FROM "{DEFAULT_MEASUREMENT}"'
             f" WHERE {' AND '.join(where)} ORDER BY time DESC LIMIT {MAX_POINTS}"
         )
         query = urllib.parse.urlencode(
@@ -188,16 +196,25 @@ def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers
         "objects detected",
         per_pipeline(lambda p: p["detections"]),
     )
-    quantiles = [
-        ({"pipeline_id": p["pipeline_id"], "name": p["name"], "quantile": q}, p["latency_ms"][key])
-        for p in pipelines
-        for q, key in (("0.5", "p50"), ("0.95", "p95"))
-    ]
+
+    def quantiles(field: str) -> list[tuple[dict[str, Any], Any]]:
+        return [
+            ({"pipeline_id": p["pipeline_id"], "name": p["name"], "quantile": q}, p[field][key])
+            for p in pipelines
+            for q, key in (("0.5", "p50"), ("0.95", "p95"))
+        ]
+
     out.family(
         "coral_pipeline_latency_milliseconds",
         "summary",
-        "capture-to-result latency over the last 100 frames",
-        quantiles,
+        "the model's time per frame (pre-processing, forward pass, decoding), last 100 frames",
+        quantiles("latency_ms"),
+    )
+    out.family(
+        "coral_pipeline_end_to_end_milliseconds",
+        "summary",
+        "frame capture to result, last 100 frames",
+        quantiles("end_to_end_ms"),
     )
     for key, name, help_text in (
         ("frames_written", "coral_recorder_frames_written", "frames written to recordings"),

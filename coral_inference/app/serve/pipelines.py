@@ -304,7 +304,6 @@ class PipelineService:
             pipeline.record.state = status  # kept: a restart does not run an ended file again
             self.store.set_state(pipeline.record.pipeline_id, status)
         stats = meta.get("stats") or {}
-        latency = meta.get("latency_ms") or {}
         record = pipeline.record.to_dict()
         del record["state"]  # "status" says it, live
         return {
@@ -314,7 +313,8 @@ class PipelineService:
             "error": pipeline.error,
             "frames": meta.get("frames", 0),
             "fps": meta.get("fps", 0.0),
-            "latency_ms": {"p50": latency.get("p50"), "p95": latency.get("p95")},
+            "latency_ms": _p50_p95(meta, "latency_ms"),
+            "end_to_end_ms": _p50_p95(meta, "end_to_end_ms"),
             "detections": meta.get("detections", 0),
             "recording": stats.get("recording", {}),
             "metrics": stats.get("metrics", {}),
@@ -322,6 +322,12 @@ class PipelineService:
 
     def describe_all(self) -> list[dict[str, Any]]:
         return [self.describe(p) for p in list(self.pipelines.values())]
+
+
+def _p50_p95(meta: dict[str, Any], key: str) -> dict[str, float | None]:
+    """The relay document's quantiles under ``key`` (None before the first frame)."""
+    quantiles = meta.get(key) or {}
+    return {"p50": quantiles.get("p50"), "p95": quantiles.get("p95")}
 
 
 def _reason(error: BaseException) -> str:

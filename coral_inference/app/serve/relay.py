@@ -21,9 +21,8 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,11 @@ from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patches.tap import (
     PIPELINE_CLASS,
     detection_count,
-    frame_timestamp_utc,
+    model_time_ms,
     tap_pipelines,
 )
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher
+from coral_inference.services.frame_clock import frame_age_ms
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ RETIRED, ENDED = 1, 2
 SUFFIX = ".slot"
 #: How often the writer refreshes the counters it publishes (seconds).
 STATS_INTERVAL = 0.5
-#: Frames the published fps and latency percentiles are computed over.
+#: Frames the published fps, model latency and end-to-end percentiles are computed over.
 WINDOW = 100
 
 
@@ -81,7 +81,8 @@ class SlotWriter:
         self._last_stats = 0.0
         self._published_stats: dict[str, Any] = {}
         self._times: deque[float] = deque(maxlen=WINDOW)
-        self._latencies: deque[float] = deque(maxlen=WINDOW)
+        self._latencies: deque[float] = deque(maxlen=WINDOW)  # the model's time per frame
+        self._ages: deque[float] = deque(maxlen=WINDOW)  # capture to result
         self._last: tuple[np.ndarray, dict[str, Any]] | None = None
 
     def on_frame(self, predictions: dict[str, Any] | None, frame: Any) -> None:
@@ -90,8 +91,10 @@ class SlotWriter:
         self._detections += detection_count(predictions)
         now = time.monotonic()
         self._times.append(now)
-        latency = (datetime.now(timezone.utc) - frame_timestamp_utc(frame)).total_seconds()
-        self._latencies.append(max(0.0, latency * 1000))
+        self._ages.append(frame_age_ms(frame))
+        model_ms = model_time_ms(predictions)
+        if model_ms is not None:
+            self._latencies.append(model_ms)
         if self.stats is not None and now - self._last_stats >= STATS_INTERVAL:
             self._last_stats = now
             self._published_stats = self.stats()
@@ -109,7 +112,8 @@ class SlotWriter:
             "frames": self._frames,
             "detections": self._detections,
             "fps": self._fps(),
-            "latency_ms": self._latency_quantiles(),
+            "latency_ms": self._quantiles(self._latencies),
+            "end_to_end_ms": self._quantiles(self._ages),
             "predictions": boxes,
             "stats": self._published_stats,
             "pid": os.getpid(),
@@ -122,8 +126,12 @@ class SlotWriter:
             return 0.0
         return round((len(self._times) - 1) / (self._times[-1] - self._times[0]), 2)
 
-    def _latency_quantiles(self) -> dict[str, float]:
-        ordered = sorted(self._latencies)
+    @staticmethod
+    def _quantiles(values: Iterable[float]) -> dict[str, float | None]:
+        """p50 and p95 of ``values`` (None while there are none)."""
+        ordered = sorted(values)
+        if not ordered:
+            return {"p50": None, "p95": None}
         return {
             "p50": round(ordered[len(ordered) // 2], 2),
             "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),

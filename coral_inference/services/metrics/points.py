@@ -15,7 +15,16 @@ DEFAULT_MEASUREMENT = "coral_frame"
 
 # Names of the tags and core fields; extra fields may not reuse them.
 RESERVED_NAMES = frozenset(
-    {"time", "pipeline_id", "source_id", "frame_id", "latency_ms", "fps", "detections"}
+    {
+        "time",
+        "pipeline_id",
+        "source_id",
+        "frame_id",
+        "end_to_end_ms",
+        "latency_ms",
+        "fps",
+        "detections",
+    }
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -71,9 +80,9 @@ def _series_key(measurement: str, pipeline_id: str, source_id: str | int) -> str
 _cached_escape_key = lru_cache(maxsize=4096)(escape_key)
 
 
-def _float_field(prefix: str, value: float) -> str:
-    """``prefix`` + value, or "" for NaN/inf, which line protocol cannot carry."""
-    return f"{prefix}{value}" if math.isfinite(value) else ""
+def _float_field(prefix: str, value: float | None) -> str:
+    """``prefix`` + value, or "" for None and NaN/inf, which line protocol cannot carry."""
+    return f"{prefix}{value}" if value is not None and math.isfinite(value) else ""
 
 
 def _extra_fields(fields: dict[str, FieldValue]) -> str:
@@ -116,17 +125,21 @@ class MetricPoint:
     """Metrics of one processed video frame.
 
     ``timestamp`` is the frame's timestamp and must be timezone-aware (UTC preferred).
-    ``fields`` holds extra configurable fields; it is copied and validated on creation.
+    ``end_to_end_ms`` runs from the frame's capture to its result; ``latency_ms`` is the model's
+    time for the frame (pre-processing, forward pass, decoding: the prediction's ``time``), None
+    when the prediction carries none. ``fields`` holds extra configurable fields; it is copied and
+    validated on creation.
     """
 
     pipeline_id: str
     source_id: str | int
     frame_id: int
     timestamp: datetime
-    latency_ms: float
+    end_to_end_ms: float
     fps: float
     detections: int
     fields: dict[str, FieldValue] = field(default_factory=dict)
+    latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.timestamp.utcoffset() is None:
@@ -143,12 +156,14 @@ class MetricPoint:
         """One InfluxDB line-protocol line (no trailing newline), timestamp in ns.
 
         Tags: pipeline_id, source_id (omitted when empty). Fields: frame_id (int),
-        latency_ms, fps (float; omitted when NaN or infinite), detections (int), extras.
+        end_to_end_ms, latency_ms, fps (float; omitted when None, NaN or infinite), detections
+        (int), extras.
         """
         extras = _extra_fields(self.fields) if self.fields else ""
         return (
             f"{_series_key(measurement, self.pipeline_id, self.source_id)} "
             f"frame_id={self.frame_id}i"
+            f"{_float_field(',end_to_end_ms=', self.end_to_end_ms)}"
             f"{_float_field(',latency_ms=', self.latency_ms)}"
             f"{_float_field(',fps=', self.fps)}"
             f",detections={self.detections}i{extras} {datetime_to_ns(self.timestamp)}"

@@ -50,12 +50,28 @@ class MetricStore(Protocol):
         """Release the store's resources; no write follows."""
 
 
+def frames_columns(conn: sqlite3.Connection) -> set[str]:
+    """The column names of table ``frames`` (empty while it does not exist)."""
+    return {row[1] for row in conn.execute("PRAGMA table_info(frames)")}
+
+
+def is_legacy_frames_table(conn: sqlite3.Connection) -> bool:
+    """Whether table ``frames`` has the schema from before ``end_to_end_ms`` (issue 19).
+
+    That schema's ``latency_ms`` column held capture-to-result times, which are now
+    ``end_to_end_ms``; ``latency_ms`` is now the model's time.
+    """
+    columns = frames_columns(conn)
+    return "latency_ms" in columns and "end_to_end_ms" not in columns
+
+
 class SqliteMetricStore:
     """Points as rows of table ``frames`` in a SQLite database (WAL mode).
 
     Each ``write`` is one transaction of one ``executemany``. Extra fields are stored as a JSON
-    object in column ``fields``; ``timestamp_ns`` is nanoseconds since the Unix epoch. Meant to
-    be driven by the writer thread; a lock serialises calls should another thread use it.
+    object in column ``fields``; ``timestamp_ns`` is nanoseconds since the Unix epoch. A database
+    of the old schema is migrated on open (see :meth:`_create_or_migrate`). Meant to be driven by
+    the writer thread; a lock serialises calls should another thread use it.
     """
 
     _SCHEMA = """
@@ -65,6 +81,7 @@ class SqliteMetricStore:
             source_id TEXT NOT NULL,
             frame_id INTEGER NOT NULL,
             timestamp_ns INTEGER NOT NULL,
+            end_to_end_ms REAL,
             latency_ms REAL,
             fps REAL,
             detections INTEGER NOT NULL,
@@ -72,8 +89,8 @@ class SqliteMetricStore:
         )
     """
     _INSERT = (
-        "INSERT INTO frames (pipeline_id, source_id, frame_id, timestamp_ns, latency_ms, fps,"
-        " detections, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO frames (pipeline_id, source_id, frame_id, timestamp_ns, end_to_end_ms,"
+        " latency_ms, fps, detections, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
     def __init__(self, path: str | os.PathLike[str], timeout: float = 5.0) -> None:
@@ -87,8 +104,31 @@ class SqliteMetricStore:
         self._conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._conn:
-            self._conn.execute(self._SCHEMA)
+        self._create_or_migrate()
+
+    def _create_or_migrate(self) -> None:
+        """Create table ``frames``, or bring one of the old schema up to date.
+
+        The old ``latency_ms`` column (capture-to-result times) is renamed ``end_to_end_ms``,
+        keeping its values and their meaning, and a new ``latency_ms`` column takes model times
+        (NULL in the old rows). The check is repeated under ``BEGIN IMMEDIATE``, SQLite's write
+        lock: pipeline processes opening one database at once take turns, and those after the
+        first find it migrated. A current database is only read, never locked.
+        """
+        conn = self._conn
+        if frames_columns(conn) >= {"end_to_end_ms", "latency_ms"}:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(self._SCHEMA)
+            if is_legacy_frames_table(conn):
+                conn.execute("ALTER TABLE frames RENAME COLUMN latency_ms TO end_to_end_ms")
+                conn.execute("ALTER TABLE frames ADD COLUMN latency_ms REAL")
+                logger.info("%s: migrated table frames (latency_ms -> end_to_end_ms)", self.path)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def write(self, points: Sequence[MetricPoint]) -> None:
         """Insert one row per point in a single transaction."""
@@ -98,7 +138,8 @@ class SqliteMetricStore:
                 str(p.source_id),
                 int(p.frame_id),
                 datetime_to_ns(p.timestamp),
-                float(p.latency_ms),
+                float(p.end_to_end_ms),
+                None if p.latency_ms is None else float(p.latency_ms),
                 float(p.fps),
                 int(p.detections),
                 _encode_json(p.fields) if p.fields else "{}",

@@ -28,6 +28,11 @@ async function json(path, options) {
   return body;
 }
 
+// A p50/p95 pair's p50 as a table cell's text ("" before the first frame).
+function p50(quantiles) {
+  return quantiles.p50 === null ? "" : quantiles.p50 + " ms";
+}
+
 function cell(row, text, className) {
   const td = row.insertCell();
   td.textContent = text === null || text === undefined ? "" : String(text);
@@ -53,7 +58,8 @@ async function refreshPipelines() {
     cell(row, p.status + (p.error ? ": " + p.error : ""), "status-" + p.status);
     cell(row, p.frames);
     cell(row, p.fps);
-    cell(row, p.latency_ms.p50 === null ? "" : p.latency_ms.p50 + " ms");
+    cell(row, p50(p.latency_ms));
+    cell(row, p50(p.end_to_end_ms));
     cell(row, p.detections);
     cell(row, p.recording.dropped);
     cell(row, p.metrics.dropped);
@@ -133,7 +139,7 @@ async function refreshDetail() {
   const id = state.selected;
   if (!id) return;
   const series = await json(`/coral/metrics/${id}`);
-  for (const key of ["fps", "latency_ms", "detections"]) {
+  for (const key of ["fps", "latency_ms", "end_to_end_ms", "detections"]) {
     drawChart(document.getElementById("chart-" + key), series.points, key);
   }
   const listing = await json(`/coral/recordings?pipeline_id=${encodeURIComponent(id)}`);
