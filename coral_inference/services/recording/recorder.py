@@ -184,12 +184,13 @@ class SegmentedRecorder:
         """
         with self._lock:  # counted before the writer can count it written
             self._submitted += 1
-        if not self._closed:
-            try:
-                self._queue.put_nowait(_Item(frame_bgr, detections, timestamp, frame_id))
-                return True
-            except queue.Full:
-                pass
+        with self._close_lock:  # close() cannot slip its stop marker in ahead of this frame
+            if not self._closed:
+                try:
+                    self._queue.put_nowait(_Item(frame_bgr, detections, timestamp, frame_id))
+                    return True
+                except queue.Full:
+                    pass
         with self._lock:
             self._dropped += 1
         return False
@@ -201,13 +202,14 @@ class SegmentedRecorder:
         ``timeout`` seconds (it then finishes in the background).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._close_lock:
-            if not self._closed:
-                self._closed = True
-                try:
-                    self._queue.put(_STOP, timeout=timeout)
-                except queue.Full:
-                    pass  # the writer notices ``_closed`` once the queue runs empty
+        with self._close_lock:  # from here on submit() drops: every accepted frame is queued
+            first = not self._closed
+            self._closed = True
+        if first:
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass  # the writer notices ``_closed`` once the queue runs empty
         self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             logger.warning("Recorder for %s still writing after %s s", self.directory, timeout)
