@@ -1,4 +1,4 @@
-"""Honest frame times: wall-clock stamps for video files, monotonic capture times for latency.
+"""Honest frame times: wall-clock stamps for video files, monotonic capture times for end-to-end.
 
 ``inference`` stamps a video file's frames with the *file's creation time* plus the frame's
 offset, so two runs on one file produce the same timestamps (and overwrite each other's metric
@@ -7,8 +7,8 @@ pipeline and fixes both:
 
 * frames of a video file are re-stamped ``run start (wall clock) + (frame_id - 1) / fps``;
 * the moment each frame was grabbed is taken from ``inference``'s ``FRAME_CAPTURED_EVENT``
-  status update on :func:`time.monotonic`, so latency (capture to result) does not jump when
-  the wall clock is stepped (NTP, RTC sync on boards).
+  status update on :func:`time.monotonic`, so the end-to-end time (capture to result) does not
+  jump when the wall clock is stepped (NTP, RTC sync on boards).
 
 Re-stamped frames are new ``VideoFrame`` objects carrying ``coral_captured_monotonic``; a frame
 that already carries it is returned unchanged, so any number of consumers may call
@@ -79,7 +79,7 @@ class FrameClock:
             restamped = frame
         try:
             object.__setattr__(restamped, CAPTURED_ATTRIBUTE, captured)
-        except (AttributeError, TypeError):  # slotted: file stamps stay exact, latency falls back
+        except (AttributeError, TypeError):  # slotted: file stamps exact, end-to-end falls back
             pass
         return restamped
 

@@ -1,4 +1,4 @@
-"""FrameClock: wall-clock stamps for video-file frames, monotonic capture times for latency."""
+"""FrameClock: wall-clock stamps for video-file frames, monotonic capture times for end-to-end."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_stream_frames_keep_their_capture_stamp() -> None:
     assert restamped.frame_timestamp == stamp
 
 
-def test_latency_runs_from_the_capture_event_on_the_monotonic_clock() -> None:
+def test_end_to_end_runs_from_the_capture_event_on_the_monotonic_clock() -> None:
     clock = FrameClock()
     clock.on_status(Update(frame_id=7))
     time.sleep(0.05)
