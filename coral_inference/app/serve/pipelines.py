@@ -105,7 +105,7 @@ class ModelResolver:
         from coral_inference.models.package import load_package
 
         try:
-            package = load_package(path)
+            package = load_package(path, decoders=self.context.decoders)
         except ModelPackageError as error:
             raise ServeError(str(error)) from None
         root = str(package.root.resolve())
