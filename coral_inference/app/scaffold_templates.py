@@ -246,11 +246,14 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime.backends import Availability
 from coral_inference.runtime.config import check_section
 from coral_inference.runtime.options import Option, Section
+
+if TYPE_CHECKING:
+    from coral_inference.models.package import ModelPackage
 
 #: The runtime this backend drives.
 RUNTIME_MODULE = "onnxruntime"
@@ -292,11 +295,13 @@ class ${class_name}Backend:
             return Availability(False, f"{RUNTIME_MODULE} is not installed")
         return Availability(True, f"{RUNTIME_MODULE} found")
 
-    def create_session(self, weights: Path, options: Mapping[str, Any]) -> ${class_name}Session:
+    def create_session(
+        self, package: ModelPackage, options: Mapping[str, Any]
+    ) -> ${class_name}Session:
         # The runtime hands over backends.options.$plugin checked and defaulted; check again for
         # callers that build the mapping themselves.
         checked = check_section(OPTIONS_PATH, OPTIONS, options)
-        return ${class_name}Session(Path(weights), int(checked["threads"]))
+        return ${class_name}Session(package.weights_path("onnx"), int(checked["threads"]))
 ''',
     "patch": '''"""The `$plugin` patch: logs how many detections every N-th rendered frame had.
 

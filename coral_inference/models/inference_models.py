@@ -31,9 +31,8 @@ def open_model(
     if not isinstance(package, ModelPackage):
         package = load_package(package, decoders=context.decoders)
     adapter = context.get_backend(backend, formats=package.formats)
-    weights_format = next(f for f in adapter.formats if f in package.formats)
     options = context.config.section(f"backends.options.{adapter.name}")
-    session = adapter.create_session(package.weights_path(weights_format), options)
+    session = adapter.create_session(package, options)
     log.info("model %r on backend %r", package.manifest.name, adapter.name)
     return ModelRunner(package, session, decoders=context.decoders)
 
