@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +77,16 @@ def detections_to_responses(
     return responses
 
 
-def inference_model_class(package_path: str | Path) -> type:
-    """A ``inference.core.models.base.Model`` subclass serving ``package_path`` offline, on the
-    backend of the current runtime (``coral_inference.init`` must have run)."""
+def inference_model_class(
+    package_path: str | Path, current: Callable[[], RuntimeContext | None]
+) -> type:
+    """A ``inference.core.models.base.Model`` subclass serving ``package_path`` offline.
+
+    ``inference`` builds the model itself, long after the class was registered, so the class
+    asks ``current()`` (:func:`coral_inference.runtime.current`, passed in by the patch that
+    registers it) for the runtime then running and loads the package on its backend with its
+    decoders (``coral_inference.init`` must have run).
+    """
     import numpy as np
     from inference.core.models.base import Model
     from inference.core.utils.image_utils import load_image_bgr
@@ -92,8 +100,6 @@ def inference_model_class(package_path: str | Path) -> type:
             super().__init__()
             self.model_id = model_id
             self.api_key = api_key
-            from coral_inference.runtime import current
-
             context = current()
             if context is None:
                 raise RuntimeError(f"model {model_id!r}: call coral_inference.init() first")
