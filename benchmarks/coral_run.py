@@ -34,7 +34,7 @@ def custom_logic_fps(package_dir: Path, video: Path, frames: int) -> float:
     from coral_inference_onnx.backend import OnnxBackend
 
     package = load_package(package_dir)
-    runner = ModelRunner(package, OnnxBackend().create_session(package.weights_path("onnx"), {}))
+    runner = ModelRunner(package, OnnxBackend().create_session(package, {}))
     seen: list[float] = []
     pipeline = None
 

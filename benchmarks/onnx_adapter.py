@@ -32,7 +32,7 @@ def main() -> int:
     package = load_package(package_dir)
     frames = read_frames(video, args.frames)
     backend = OnnxBackend()
-    session = backend.create_session(package.weights_path("onnx"), {})
+    session = backend.create_session(package, {})
     runner = ModelRunner(package, session)
     raw = session._session  # the onnxruntime.InferenceSession itself
     tensors = [prepare(frame, package.manifest.input)[0] for frame in frames]

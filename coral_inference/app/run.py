@@ -445,7 +445,11 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
     try:
         from coral_inference.models.package import load_package
 
-        package = load_package(config.get(f"models.{model_id}")) if model_id else None
+        package = (
+            load_package(config.get(f"models.{model_id}"), decoders=context.decoders)
+            if model_id
+            else None
+        )
         formats = package.formats if package is not None else None
         summary.backend = context.get_backend(request.backend, formats=formats).name
         _drive(context, request, model_id, package, video_reference, summary)

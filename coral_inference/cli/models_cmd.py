@@ -14,11 +14,10 @@ from coral_inference.cli.common import echo_json, friendly_errors, plugin_manage
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """Inspect and create local model packages (with the decoders installed plugins add)."""
-    from coral_inference.models.decoders import DecoderRegistry, using
+    from coral_inference.models.decoders import DecoderRegistry
 
-    registry = DecoderRegistry()
-    plugin_manager_from_env().register_decoders(registry)
-    ctx.with_resource(using(registry))
+    ctx.obj = DecoderRegistry()  # the subcommands' decoders
+    plugin_manager_from_env().register_decoders(ctx.obj)
 
 
 @models.command()
@@ -28,7 +27,8 @@ def models(ctx: click.Context) -> None:
     "--no-load", is_flag=True, help="Only check the manifest and files; do not load the weights."
 )
 @friendly_errors
-def inspect(package: str, as_json: bool, no_load: bool) -> None:
+@click.pass_obj
+def inspect(decoders: Any, package: str, as_json: bool, no_load: bool) -> None:
     """Validate PACKAGE (directory, .zip or .tar.gz), load its weights and show its manifest.
 
     Loading runs the weights on the runtime's backend (as coral run would), so a truncated or
@@ -36,7 +36,7 @@ def inspect(package: str, as_json: bool, no_load: bool) -> None:
     """
     from coral_inference.models.package import load_package
 
-    loaded = load_package(package)
+    loaded = load_package(package, decoders=decoders)
     for fmt in loaded.formats:
         loaded.weights_path(fmt)  # raises a clear error when a weights file is missing
     backend = None if no_load else _load_weights(loaded)
@@ -87,7 +87,9 @@ def _load_weights(package: Any) -> str:
 @click.option("--dynamic", is_flag=True, help="Make the input's spatial dimensions dynamic.")
 @click.option("--force", is_flag=True, help="Overwrite the package files in a non-empty OUT_DIR.")
 @friendly_errors
+@click.pass_obj
 def import_onnx_command(
+    decoders: Any,
     onnx_file: str,
     out_dir: Path,
     name: str,
@@ -106,7 +108,14 @@ def import_onnx_command(
     else:
         names = [c.strip() for c in classes.split(",") if c.strip()]
     package = import_onnx(
-        onnx_file, out_dir, name=name, decoder=decoder, classes=names, dynamic=dynamic, force=force
+        onnx_file,
+        out_dir,
+        name=name,
+        decoder=decoder,
+        classes=names,
+        dynamic=dynamic,
+        force=force,
+        decoders=decoders,
     )
     click.echo(
         f"wrote {package.root} (model {package.manifest.name}); "

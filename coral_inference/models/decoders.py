@@ -6,15 +6,14 @@ outputs for *one* image (batch dimension of 1), the package manifest and a
 suppressed; the runner maps them back to the source frame. Built-ins: ``yolov8``, ``yolov8_split``
 (the same head cut before its DFL tail, as NPUs quantise it best), ``yolov5`` and
 ``centerface``; plugins add more with the ``register_decoder`` hook, into the registry of the
-runtime that loads them (:class:`DecoderRegistry`).
+runtime that loads them (:class:`DecoderRegistry`). Whatever reads a manifest or runs a model
+is handed the registry to resolve names through (``decoders=``); without one, the built-ins.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -34,15 +33,12 @@ __all__ = [
     "Decoder",
     "DecoderClash",
     "DecoderRegistry",
-    "active_registry",
     "available_decoders",
     "decode_centerface",
     "decode_yolov5",
     "decode_yolov8",
     "decode_yolov8_split",
-    "decoder_options",
     "get_decoder",
-    "using",
 ]
 
 logger = logging.getLogger(__name__)
@@ -128,47 +124,14 @@ def _origin(fn: Decoder) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
 
 
-_scoped: contextvars.ContextVar[DecoderRegistry | None] = contextvars.ContextVar(
-    "coral_decoders", default=None
-)
-
-
-@contextlib.contextmanager
-def using(registry: DecoderRegistry) -> Iterator[DecoderRegistry]:
-    """Resolve decoder names through ``registry`` inside this block (``coral models`` commands
-    use it with the plugins' decoders, without starting a runtime)."""
-    token = _scoped.set(registry)
-    try:
-        yield registry
-    finally:
-        _scoped.reset(token)
-
-
-def active_registry() -> DecoderRegistry:
-    """The registry names resolve through: a :func:`using` block's, else the running runtime's,
-    else one holding the built-ins."""
-    scoped = _scoped.get()
-    if scoped is not None:
-        return scoped
-    from coral_inference.runtime.lifecycle import current
-
-    context = current()
-    return context.decoders if context is not None else DecoderRegistry()
-
-
 def get_decoder(name: str) -> Decoder:
-    """The decoder ``name`` from :func:`active_registry`."""
-    return active_registry().get(name)
+    """The built-in decoder ``name`` (a runtime's plugin decoders are in its ``decoders``)."""
+    return DecoderRegistry().get(name)
 
 
 def available_decoders() -> tuple[str, ...]:
-    """Names in :func:`active_registry`, sorted."""
-    return active_registry().names()
-
-
-def decoder_options(name: str) -> frozenset[str] | None:
-    """The option keys decoder ``name`` accepts (``None``: any)."""
-    return active_registry().options(name)
+    """Names of the built-in decoders, sorted."""
+    return DecoderRegistry().names()
 
 
 # -- shared helpers ---------------------------------------------------------------------------

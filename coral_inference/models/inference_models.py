@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +30,12 @@ def open_model(
 ) -> ModelRunner:
     """Load ``package`` on ``backend`` (or the runtime's preferred available backend)."""
     if not isinstance(package, ModelPackage):
-        package = load_package(package)
+        package = load_package(package, decoders=context.decoders)
     adapter = context.get_backend(backend, formats=package.formats)
-    weights_format = next(f for f in adapter.formats if f in package.formats)
     options = context.config.section(f"backends.options.{adapter.name}")
-    session = adapter.create_session(package.weights_path(weights_format), options)
+    session = adapter.create_session(package, options)
     log.info("model %r on backend %r", package.manifest.name, adapter.name)
-    return ModelRunner(package, session)
+    return ModelRunner(package, session, decoders=context.decoders)
 
 
 def detections_to_responses(
@@ -77,9 +77,16 @@ def detections_to_responses(
     return responses
 
 
-def inference_model_class(package_path: str | Path) -> type:
-    """A ``inference.core.models.base.Model`` subclass serving ``package_path`` offline, on the
-    backend of the current runtime (``coral_inference.init`` must have run)."""
+def inference_model_class(
+    package_path: str | Path, current: Callable[[], RuntimeContext | None]
+) -> type:
+    """A ``inference.core.models.base.Model`` subclass serving ``package_path`` offline.
+
+    ``inference`` builds the model itself, long after the class was registered, so the class
+    asks ``current()`` (:func:`coral_inference.runtime.current`, passed in by the patch that
+    registers it) for the runtime then running and loads the package on its backend with its
+    decoders (``coral_inference.init`` must have run).
+    """
     import numpy as np
     from inference.core.models.base import Model
     from inference.core.utils.image_utils import load_image_bgr
@@ -93,8 +100,6 @@ def inference_model_class(package_path: str | Path) -> type:
             super().__init__()
             self.model_id = model_id
             self.api_key = api_key
-            from coral_inference.runtime import current
-
             context = current()
             if context is None:
                 raise RuntimeError(f"model {model_id!r}: call coral_inference.init() first")

@@ -51,7 +51,7 @@ from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from .decoders import available_decoders, decoder_options
+from .decoders import DecoderRegistry
 from .errors import ManifestProblems, ModelPackageError
 
 T = TypeVar("T")
@@ -144,8 +144,11 @@ class ModelManifest:
     rknn: RknnSpec | None = None
 
     @classmethod
-    def load(cls, path: str | PathLike[str]) -> ModelManifest:
-        """Read and validate a manifest file."""
+    def load(
+        cls, path: str | PathLike[str], *, decoders: DecoderRegistry | None = None
+    ) -> ModelManifest:
+        """Read and validate a manifest file; ``decoders`` resolves ``decoder.type`` (a
+        runtime's ``context.decoders``; the built-ins by default)."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -163,14 +166,20 @@ class ModelManifest:
             raise ModelPackageError(
                 f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path
             ) from None
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(data, source=path, decoders=decoders)
 
     @classmethod
     def from_dict(
-        cls, data: Any, *, source: str | PathLike[str] = MANIFEST_FILENAME
+        cls,
+        data: Any,
+        *,
+        source: str | PathLike[str] = MANIFEST_FILENAME,
+        decoders: DecoderRegistry | None = None,
     ) -> ModelManifest:
-        """Validate a parsed manifest; ``source`` names the file in error messages."""
-        return _Parser(Path(source)).manifest(data)
+        """Validate a parsed manifest; ``source`` names the file in error messages, ``decoders``
+        resolves ``decoder.type`` (the built-ins by default)."""
+        registry = decoders if decoders is not None else DecoderRegistry()
+        return _Parser(Path(source), registry).manifest(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data, with every default filled in."""
@@ -236,8 +245,9 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 class _Parser:
     """Validates manifest data, raising ModelPackageError naming ``source`` and the key path."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, decoders: DecoderRegistry) -> None:
         self.source = source
+        self.decoders = decoders
         self.problems: list[ModelPackageError] = []
 
     def collect(self, parse: Callable[..., T], *args: Any) -> T | None:
@@ -490,7 +500,7 @@ class _Parser:
             value = {"type": value}
         data = self.mapping(value, "decoder")
         name = self.string(self.required(data, "type", "decoder."), "decoder.type")
-        known = available_decoders()
+        known = self.decoders.names()
         if name not in known:
             raise self.error(
                 "decoder.type",
@@ -498,7 +508,7 @@ class _Parser:
                 "(plugins add more with the register_decoder hook)",
             )
         options = {k: v for k, v in data.items() if k != "type"}
-        allowed = decoder_options(name)
+        allowed = self.decoders.options(name)
         if allowed is not None:
             self.known_keys(options, sorted(allowed), "decoder.")
         return DecoderSpec(type=name, options=options)

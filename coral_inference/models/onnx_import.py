@@ -9,6 +9,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from .decoders import DecoderRegistry
 from .errors import ModelPackageError
 from .manifest import MANIFEST_FILENAME, ModelManifest
 from .package import ModelPackage, write_package
@@ -162,6 +163,7 @@ def import_onnx(
     thresholds: Mapping[str, Any] | None = None,
     dynamic: bool = False,
     force: bool = False,
+    decoders: DecoderRegistry | None = None,
 ) -> ModelPackage:
     """Package an ONNX model as ``out_dir/model.onnx`` plus ``out_dir/model.json``.
 
@@ -181,6 +183,8 @@ def import_onnx(
         dynamic: Rewrite the model's input to a dynamic size first (see :func:`make_dynamic`).
         force: Write into ``out_dir`` even when it is not empty (its package files are
             replaced).
+        decoders: Where ``decoder`` is looked up (e.g. with the plugins' decoders); the
+            built-ins by default.
 
     Raises:
         ModelPackageError: The model or the resulting manifest is unusable, or ``out_dir``
@@ -212,9 +216,10 @@ def import_onnx(
             "thresholds": dict(thresholds or {}),
         },
         source=root / MANIFEST_FILENAME,
+        decoders=decoders,
     )
     weights = make_dynamic(source, root / WEIGHTS_FILENAME) if dynamic else source
-    return write_package(root, manifest, weights)
+    return write_package(root, manifest, weights, decoders=decoders)
 
 
 def _require_onnx(what: str):

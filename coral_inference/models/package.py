@@ -16,6 +16,7 @@ from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from .decoders import DecoderRegistry
 from .errors import ModelPackageError
 from .manifest import MANIFEST_FILENAME, ModelManifest
 
@@ -78,7 +79,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "coral-inference" / "packages"
 
 
-def load_package(path: StrPath, *, cache_dir: StrPath | None = None) -> ModelPackage:
+def load_package(
+    path: StrPath, *, cache_dir: StrPath | None = None, decoders: DecoderRegistry | None = None
+) -> ModelPackage:
     """Load and validate a model package.
 
     Args:
@@ -87,15 +90,17 @@ def load_package(path: StrPath, *, cache_dir: StrPath | None = None) -> ModelPac
             folder).
         cache_dir: Where archives are extracted, each into a sub-directory named after the
             archive's SHA-256 and reused on later loads; defaults to :func:`default_cache_dir`.
+        decoders: Resolves the manifest's ``decoder.type`` (a runtime's ``context.decoders``);
+            the built-in decoders by default.
 
     Raises:
         ModelPackageError: The package is missing, unsafe or invalid.
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        return _load_dir(path)
+        return _load_dir(path, decoders)
     if path.is_file() and path.name == MANIFEST_FILENAME:
-        return _load_dir(path.parent)
+        return _load_dir(path.parent, decoders)
     if not path.exists():
         raise ModelPackageError(
             "no such file or directory; give a package directory or a .zip / .tar.gz of one",
@@ -136,10 +141,10 @@ def load_package(path: StrPath, *, cache_dir: StrPath | None = None) -> ModelPac
             shutil.rmtree(staging, ignore_errors=True)
         logger.info("extracted %s to %s", path, dest)
     if (dest / MANIFEST_FILENAME).is_file():
-        return _load_dir(dest)
+        return _load_dir(dest, decoders)
     entries = [entry for entry in dest.iterdir() if not entry.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and (entries[0] / MANIFEST_FILENAME).is_file():
-        return _load_dir(entries[0])
+        return _load_dir(entries[0], decoders)
     raise ModelPackageError(
         f"the archive has no {MANIFEST_FILENAME} at its top level or in its single top-level "
         "folder",
@@ -151,6 +156,8 @@ def write_package(
     directory: StrPath,
     manifest: ModelManifest,
     weights: StrPath | Mapping[str, StrPath],
+    *,
+    decoders: DecoderRegistry | None = None,
 ) -> ModelPackage:
     """Write a package: copy the weights in under the names the manifest gives them, then write
     ``model.json``. Used by importers and converters.
@@ -161,6 +168,8 @@ def write_package(
         weights: The weights file for a single-format manifest, or a mapping from format to
             file covering every format in ``manifest.weights``. A file already at its place in
             ``directory`` is left as is.
+        decoders: Resolves ``decoder.type`` when the package is loaded back (the built-ins by
+            default).
 
     Returns:
         The package, loaded back (and so validated) from ``directory``.
@@ -188,11 +197,12 @@ def write_package(
     staging = root / f".{MANIFEST_FILENAME}.tmp"
     staging.write_text(manifest.to_json(), encoding="utf-8")
     staging.replace(root / MANIFEST_FILENAME)
-    return _load_dir(root)
+    return _load_dir(root, decoders)
 
 
-def _load_dir(root: Path) -> ModelPackage:
-    package = ModelPackage(root=root, manifest=ModelManifest.load(root / MANIFEST_FILENAME))
+def _load_dir(root: Path, decoders: DecoderRegistry | None) -> ModelPackage:
+    manifest = ModelManifest.load(root / MANIFEST_FILENAME, decoders=decoders)
+    package = ModelPackage(root=root, manifest=manifest)
     for fmt in package.formats:
         package.weights_path(fmt)
     return package

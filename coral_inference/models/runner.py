@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .decoders import DecodeContext, get_decoder
+from .decoders import DecodeContext, DecoderRegistry
 from .detections import Detections
 from .package import ModelPackage
 from .preprocess import Transform, prepare
@@ -44,10 +44,17 @@ class ModelRunner:
         max_batch: Most frames :meth:`predict_batch` stacks into one ``session.run`` call
             (frames are only stacked when their tensors have the same shape). Leave at 1 for
             models exported with a fixed batch size of 1.
+        decoders: Where the manifest's ``decoder.type`` is looked up (a runtime's
+            ``context.decoders``); the built-in decoders by default.
     """
 
     def __init__(
-        self, package: ModelPackage, session: InferenceSession, *, max_batch: int = 1
+        self,
+        package: ModelPackage,
+        session: InferenceSession,
+        *,
+        max_batch: int = 1,
+        decoders: DecoderRegistry | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -55,7 +62,8 @@ class ModelRunner:
         self.manifest = package.manifest
         self.session = session
         self.max_batch = max_batch
-        self._decode = get_decoder(self.manifest.decoder.type)
+        registry = decoders if decoders is not None else DecoderRegistry()
+        self._decode = registry.get(self.manifest.decoder.type)
         logger.debug(
             "runner for %r: decoder %s, input %s",
             self.manifest.name,

@@ -37,11 +37,12 @@ class LocalModelsPatch(Patch):
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
         from coral_inference.models.inference_models import inference_model_class
+        from coral_inference.runtime import current
 
         for model_id, path in sorted(context.config.section("models").items()):
             key = model_type_key(model_id)
             patcher.set_item(targets[GENERIC_MODELS], model_id, key)
-            patcher.set_item(targets[MODEL_TYPES], key, inference_model_class(Path(path)))
+            patcher.set_item(targets[MODEL_TYPES], key, inference_model_class(Path(path), current))
 
 
 @hookimpl

@@ -2,6 +2,8 @@
 
 Where things are: :mod:`~coral_inference.runtime.hookspecs` (the plugin contract),
 :mod:`~coral_inference.runtime.plugins` (discovery, gating, isolation),
+:mod:`~coral_inference.runtime.records` (each plugin's status),
+:mod:`~coral_inference.runtime.legacy_spec` (the original plans' names and ``PluginSpec``),
 :mod:`~coral_inference.runtime.config` and :mod:`~coral_inference.runtime.options` (typed
 options, the one merge), :mod:`~coral_inference.runtime.backends`,
 :mod:`~coral_inference.runtime.patching`, :mod:`~coral_inference.runtime.compat`.

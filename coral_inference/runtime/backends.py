@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from coral_inference.models.package import ModelPackage
     from coral_inference.models.runner import InferenceSession
 
 
@@ -22,7 +22,12 @@ class Availability:
 @runtime_checkable
 class BackendAdapter(Protocol):
     """A chip backend. Shared pre/post-processing lives in :mod:`coral_inference.models`;
-    an adapter only turns a weights file into an :class:`InferenceSession`."""
+    an adapter only turns a model package's weights into an :class:`InferenceSession`.
+
+    An adapter may also have ``diagnostics() -> dict[str, str]``, its chip's own report (what
+    ``coral doctor`` shows); it is optional, not part of this protocol, so callers look it up
+    with ``getattr``.
+    """
 
     #: Short unique name used in config (``backends.preferred``) and ``--backend``.
     name: str
@@ -32,10 +37,11 @@ class BackendAdapter(Protocol):
     def availability(self) -> Availability:
         """Cheap probe (no model load): is the runtime importable, is the device there?"""
 
-    def create_session(self, weights: Path, options: Mapping[str, Any]) -> InferenceSession:
-        """Load ``weights`` and return a ready session. ``options`` is the
-        ``backends.options.<name>`` mapping, checked against the section the plugin declared
-        (``declare_options``) when the configuration was loaded."""
+    def create_session(self, package: ModelPackage, options: Mapping[str, Any]) -> InferenceSession:
+        """Load the package's weights (``package.weights_path(fmt)`` for one of
+        :attr:`formats`; its ``manifest`` says how the model is fed) and return a ready
+        session. ``options`` is the ``backends.options.<name>`` mapping, checked against the
+        section the plugin declared (``declare_options``) when the configuration was loaded."""
 
 
 #: The backend distributions that exist, by backend name: the only install advice given.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coral_inference.runtime.legacy_spec import env_alias
 from coral_inference.runtime.options import Node, Option, Section, defaults, walk
 from coral_inference.runtime.schema import PluginOptions, compose
 
@@ -34,12 +35,6 @@ _log = logging.getLogger(__name__)
 ENV_PREFIX = "CORAL_"
 #: Environment variables that are not configuration keys.
 ENV_RESERVED = {"CORAL_CONFIG"}
-#: The original plans' variable names, kept working.
-ENV_ALIASES = {
-    "CORAL_RUNTIME_PLATFORM": "platform",
-    "CORAL_BACKEND_MODULES": "backends.modules",
-    "CORAL_BACKENDS": "backends.modules",
-}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -297,10 +292,11 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, i
 
 
 def _env_path(name: str) -> str:
-    if name in ENV_ALIASES:
-        return ENV_ALIASES[name]
-    if name.startswith("CORAL_ENABLE_"):
-        return f"patches.{name[len('CORAL_ENABLE_') :].lower()}"
+    """The key path a ``CORAL_*`` variable sets: ``CORAL_A__B`` -> ``a.b``, or the original
+    plans' name for it (:func:`~coral_inference.runtime.legacy_spec.env_alias`)."""
+    alias = env_alias(name)
+    if alias is not None:
+        return alias
     return ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 

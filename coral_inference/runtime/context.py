@@ -10,8 +10,9 @@ from coral_inference.models.decoders import DecoderRegistry
 from coral_inference.runtime import compat, patching
 from coral_inference.runtime.backends import BackendAdapter, select_backend
 from coral_inference.runtime.config import RuntimeDescriptor
-from coral_inference.runtime.plugin_spec import with_seed_names
-from coral_inference.runtime.plugins import PluginManager, PluginRecord
+from coral_inference.runtime.legacy_spec import with_seed_names
+from coral_inference.runtime.plugins import PluginManager
+from coral_inference.runtime.records import PluginRecord
 from coral_inference.runtime.stash import Stash
 from coral_inference.services.runtime_services import RuntimeServices
 
@@ -58,7 +59,7 @@ class RuntimeContext:
         """Every failed/invalid/incompatible plugin and failed patch, one line each."""
         lines = [f"{r.label}: {r.status}: {r.reason}" for r in self.plugin_manager.problems()]
         lines += [
-            f"patch {p.name!r}: failed: {p.reason}"
+            f"patch {p.name!r}: {p.status}: {p.reason}"
             for p in self.patches.values()
             if p.status == patching.FAILED
         ]

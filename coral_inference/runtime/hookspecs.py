@@ -40,8 +40,9 @@ def register_backend(register: Callable[[BackendAdapter], None]) -> None:
     Called once per :func:`coral_inference.init`, after plugins are loaded and before patches are
     applied. Call ``register(adapter)`` once per backend; ``adapter`` follows
     :class:`coral_inference.runtime.backends.BackendAdapter` (a ``name``, the weight
-    ``formats`` it loads, a cheap ``availability()`` probe and ``create_session()``). Import heavy
-    runtimes lazily, inside ``create_session``, so listing plugins stays fast. Returns nothing.
+    ``formats`` it loads, a cheap ``availability()`` probe and ``create_session(package,
+    options)``, handed the model package to load). Import heavy runtimes lazily, inside
+    ``create_session``, so listing plugins stays fast. Returns nothing.
     """
 
 

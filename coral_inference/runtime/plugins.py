@@ -20,19 +20,26 @@ import importlib.metadata as metadata
 import logging
 import types
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from coral_inference.runtime import compat, hookspecs
 from coral_inference.runtime.backends import BackendAdapter
-from coral_inference.runtime.enums import TextEnum
-from coral_inference.runtime.options import Section
-from coral_inference.runtime.patching import PatchContext, PatchRecord
 
 # The original guide's PluginSpec factories (re-exported: its plugins import it from here).
-from coral_inference.runtime.plugin_spec import PluginSpec, plugin_from_entry_point
+from coral_inference.runtime.legacy_spec import PluginSpec, plugin_from_entry_point
+from coral_inference.runtime.options import Section
+from coral_inference.runtime.patching import PatchContext, PatchRecord
+from coral_inference.runtime.records import (
+    DISABLED,
+    INCOMPATIBLE,
+    INVALID,
+    LOADED,
+    PROBLEM_STATUSES,
+    PluginRecord,
+)
 from coral_inference.runtime.schema import PluginOptions, declarable
 
 if TYPE_CHECKING:
@@ -43,53 +50,13 @@ if TYPE_CHECKING:
     from coral_inference.runtime.config import RuntimeDescriptor
 
 log = logging.getLogger(__name__)
-__all__ = ["PluginManager", "PluginRecord", "PluginFilter", "PluginSpec", "GROUPS"]
+__all__ = ["PluginManager", "PluginFilter", "PluginSpec", "GROUPS"]
 
 GROUPS: dict[str, str] = {
     "backends": "coral_inference.backends",
     "patches": "coral_inference.patches",
     "workflows": "coral_inference.workflows",
 }
-
-
-class PluginStatus(TextEnum):
-    """Why a plugin is on, off or broken (the ``STATUS`` column of ``coral plugins list``)."""
-
-    LOADED = "loaded"
-    DISABLED = "disabled"
-    INCOMPATIBLE = "incompatible"
-    FAILED = "failed"
-    INVALID = "invalid"
-
-
-LOADED, DISABLED, INCOMPATIBLE, FAILED, INVALID = PluginStatus
-PROBLEM_STATUSES = frozenset({INCOMPATIBLE, FAILED, INVALID})
-
-
-@dataclass
-class PluginRecord:
-    """What is known about one discovered plugin; the rows of ``coral plugins list``."""
-
-    name: str
-    group: str
-    entry_point: str
-    distribution: str | None
-    version: str | None
-    status: PluginStatus = LOADED
-    reason: str = ""
-    hooks: list[str] = field(default_factory=list)
-    requires: list[str] = field(default_factory=list)
-    description: str = ""
-
-    @property
-    def label(self) -> str:
-        dist = f"{self.distribution} {self.version}" if self.distribution else "no distribution"
-        return f"plugin {self.name!r} ({dist})"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
 
 
 def docstring_summary(plugin: object) -> str:
@@ -309,12 +276,10 @@ class PluginManager:
         except BaseException as exc:  # noqa: BLE001 - a plugin's SystemExit must not exit us
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            record.status = FAILED
-            record.reason = (
+            record.fail(
                 f"importing {record.entry_point!r} raised {type(exc).__name__}: {exc}; "
                 f"fix or uninstall {record.distribution or record.name!r}, or disable it"
             )
-            log.debug("%s failed to import: %s", record.label, exc)
             return
         plugin = plugin_from_entry_point(plugin, record)  # a PluginSpec factory -> plugin object
         if plugin is None:
@@ -368,7 +333,7 @@ class PluginManager:
             if isinstance(adapter, BackendAdapter):
                 out.append((record.name, adapter))
             else:
-                self.mark_failed(record, f"register_backend got {adapter!r}, not a BackendAdapter")
+                record.fail(f"register_backend got {adapter!r}, not a BackendAdapter")
         return out
 
     def declare_options(self) -> dict[str, Section]:
@@ -380,19 +345,14 @@ class PluginManager:
         for record, item in self._collect("declare_options"):
             path, section = item if isinstance(item, tuple) and len(item) == 2 else (None, None)
             if not isinstance(path, str) or not isinstance(section, Section):
-                self.mark_failed(
-                    record, f"declare_options expects declare(path, Section), got {item!r}"
-                )
+                record.fail(f"declare_options expects declare(path, Section), got {item!r}")
             elif not declarable(path):
-                self.mark_failed(
-                    record,
+                record.fail(
                     f"declare_options: {path!r} is not a plugin's to declare; use "
                     "backends.options.<backend>, patches.<patch> or services.<new name>",
                 )
             elif path in declared:
-                self.mark_failed(
-                    record, f"declare_options: {path!r} is already declared by {owners[path]!r}"
-                )
+                record.fail(f"declare_options: {path!r} is already declared by {owners[path]!r}")
             else:
                 declared[path], owners[path] = section, record.name
         return declared
@@ -405,18 +365,16 @@ class PluginManager:
         added = []
         for record, item in self._collect("register_decoder"):
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-                self.mark_failed(
-                    record, f"register_decoder expects register(name, decoder), got {item!r}"
-                )
+                record.fail(f"register_decoder expects register(name, decoder), got {item!r}")
                 continue
             name, decoder = item
             if not callable(decoder):
-                self.mark_failed(record, f"register_decoder({name!r}, ...) got {decoder!r}")
+                record.fail(f"register_decoder({name!r}, ...) got {decoder!r}")
                 continue
             try:
                 registry.register(name, decoder)
             except DecoderClash as exc:
-                self.mark_failed(record, f"register_decoder: {exc}; rename the decoder")
+                record.fail(f"register_decoder: {exc}; rename the decoder")
             else:
                 added.append(name)
         return added
@@ -440,7 +398,7 @@ class PluginManager:
             if isinstance(block, type):
                 blocks.append(block)
             else:
-                self.mark_failed(record, f"register_workflow_block got {block!r}, not a class")
+                record.fail(f"register_workflow_block got {block!r}, not a class")
         return blocks
 
     def register_commands(self, cli: click.Group) -> None:
@@ -451,11 +409,6 @@ class PluginManager:
 
     def runtime_stopping(self, context: RuntimeContext) -> None:
         self._call_each("runtime_stopping", context)
-
-    def mark_failed(self, record: PluginRecord, reason: str) -> None:
-        """Record a runtime failure of a loaded plugin."""
-        record.status, record.reason = FAILED, reason
-        log.debug("%s failed: %s", record.label, reason)
 
     def _implementations(self, hook_name: str) -> list[tuple[PluginRecord, Any]]:
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
@@ -486,7 +439,7 @@ class PluginManager:
             try:
                 results.append((record, impl.function(*[value for _ in impl.argnames])))
             except Exception as exc:  # noqa: BLE001 - isolation is the point
-                self.mark_failed(record, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                record.fail(f"hook {hook_name} raised {type(exc).__name__}: {exc}")
         return results
 
     def _collect(self, hook_name: str) -> list[tuple[PluginRecord, Any]]:
@@ -504,7 +457,7 @@ class PluginManager:
             try:
                 impl.function(*[register for _ in impl.argnames])
             except Exception as exc:  # noqa: BLE001
-                self.mark_failed(record, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                record.fail(f"hook {hook_name} raised {type(exc).__name__}: {exc}")
                 continue
             collected.extend((record, item) for item in mine)
         return collected

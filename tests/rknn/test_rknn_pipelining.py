@@ -165,7 +165,7 @@ def test_a_real_pipeline_keeps_three_contexts_busy_in_frame_order(tmp_path, rknn
     writer.release()
 
     npu = FakeNpu(compute="zeros", delay_s=0.03)
-    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    session = standin_backend(npu).create_session(rknn_sample, {})
     model = SimpleNamespace(runner=SimpleNamespace(session=session))
 
     def on_video_frame(frames, model):
@@ -224,7 +224,7 @@ def test_a_multiplexed_pipeline_spreads_its_frames_over_the_pool(tmp_path, rknn_
         writer.release()
         videos.append(str(video))
     npu = FakeNpu(compute="zeros", delay_s=0.03)
-    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    session = standin_backend(npu).create_session(rknn_sample, {})
     model = SimpleNamespace(runner=SimpleNamespace(session=session))
 
     def on_video_frame(frames, model):

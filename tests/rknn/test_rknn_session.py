@@ -164,7 +164,7 @@ def test_bad_options_are_one_line_errors(options, words):
 def test_model_built_for_another_soc_is_refused_naming_both(onnx_sample, tmp_path):
     package = build_standin_package(onnx_sample, tmp_path / "pkg", target="rk3576")
     with pytest.raises(BackendError) as caught:
-        standin_backend(soc="rk3588").create_session(package.weights_path("rknn"), {})
+        standin_backend(soc="rk3588").create_session(package, {})
     assert "built for rk3576 but this board is rk3588" in str(caught.value)
     assert "--target rk3588" in str(caught.value)
 
@@ -176,7 +176,7 @@ def test_session_on_the_twin_matches_onnxruntime(rknn_sample, onnx_sample):
     from coral_inference.models.preprocess import prepare
 
     npu = FakeNpu()
-    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    session = standin_backend(npu).create_session(rknn_sample, {})
     frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
     raw, _ = prepare(frame, rknn_sample.manifest.input)
     assert raw.dtype == np.uint8 and raw.shape == (1, 480, 640, 3)
@@ -195,8 +195,8 @@ def test_session_on_the_twin_matches_onnxruntime(rknn_sample, onnx_sample):
 def test_backend_closes_its_open_sessions_at_shutdown(rknn_sample):
     npu = FakeNpu(compute="zeros")
     backend = standin_backend(npu)
-    first = backend.create_session(rknn_sample.weights_path("rknn"), {"pool_size": 2})
-    backend.create_session(rknn_sample.weights_path("rknn"), {})
+    first = backend.create_session(rknn_sample, {"pool_size": 2})
+    backend.create_session(rknn_sample, {})
     assert len(npu.live) == 5
     assert backend.close_sessions() == 2
     assert not npu.live
@@ -226,7 +226,7 @@ def test_a_batch_of_images_runs_on_every_context_at_once(rknn_sample):
     from coral_inference.models.runner import ModelRunner
 
     npu = FakeNpu(delay_s=0.05)
-    session = standin_backend(npu).create_session(rknn_sample.weights_path("rknn"), {})
+    session = standin_backend(npu).create_session(rknn_sample, {})
     runner = ModelRunner(rknn_sample, session)
     from skimage import data
 
@@ -246,6 +246,7 @@ def test_the_rknn_files_own_target_wins_over_the_manifest(rknn_sample, tmp_path)
     """A .rknn copied over by hand: its toolkit trailer names rk3566, the manifest rk3588."""
     import shutil
 
+    from coral_inference.models.package import load_package
     from coral_inference_rknn.backend import rknn_file_target
 
     package = tmp_path / "pkg"
@@ -253,6 +254,7 @@ def test_the_rknn_files_own_target_wins_over_the_manifest(rknn_sample, tmp_path)
     weights = package / "model.rknn"
     weights.write_bytes(weights.read_bytes() + b'{"target_platform":["rk3566"],"version":"2.5.0"}')
     assert rknn_file_target(weights) == "rk3566"
+    copied = load_package(package)
     with pytest.raises(BackendError, match="built for rk3566 but this board is rk3588"):
-        standin_backend().create_session(weights, {})
-    assert standin_backend(soc="rk3568").create_session(weights, {}).soc == "rk3568"
+        standin_backend().create_session(copied, {})
+    assert standin_backend(soc="rk3568").create_session(copied, {}).soc == "rk3568"

@@ -8,12 +8,8 @@ import pickle
 
 import pytest
 
-from coral_inference.models import (
-    ModelManifest,
-    ModelPackageError,
-    available_decoders,
-)
-from coral_inference.models.decoders import DecoderRegistry, decode_yolov8, using
+from coral_inference.models import ModelManifest, ModelPackageError
+from coral_inference.models.decoders import DecoderRegistry, decode_yolov8
 
 pytestmark = pytest.mark.core
 
@@ -143,11 +139,9 @@ def test_plugin_decoder_and_its_options_are_accepted():
     registry = DecoderRegistry()
     registry.register("test-manifest-decoder", decode_yolov8, options=("anchors",))
     data = with_change("decoder", {"type": "test-manifest-decoder", "anchors": [1, 2]})
-    with using(registry):
-        assert "test-manifest-decoder" in available_decoders()
-        assert ModelManifest.from_dict(data).decoder.options == {"anchors": [1, 2]}
-        with pytest.raises(ModelPackageError, match="did you mean 'anchors'"):
-            ModelManifest.from_dict(with_change("decoder.anchor", 3, data))
+    assert ModelManifest.from_dict(data, decoders=registry).decoder.options == {"anchors": [1, 2]}
+    with pytest.raises(ModelPackageError, match="did you mean 'anchors'"):
+        ModelManifest.from_dict(with_change("decoder.anchor", 3, data), decoders=registry)
     with pytest.raises(ModelPackageError, match="unknown decoder 'test-manifest-decoder'"):
         ModelManifest.from_dict(data)
 

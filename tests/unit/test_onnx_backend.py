@@ -40,16 +40,16 @@ def test_session_runs_the_sample_model_with_thread_settings(tmp_path):
     package = build_sample_package(tmp_path / "pkg")
     adapter = backend.OnnxBackend()
     assert adapter.availability().available
-    session = adapter.create_session(
-        package.weights_path("onnx"), {"intra_op_threads": 1, "optimization": "basic"}
-    )
+    session = adapter.create_session(package, {"intra_op_threads": 1, "optimization": "basic"})
     outputs = session.run(np.zeros((1, 3, 64, 96), np.float32))
     assert len(outputs) == 4 and outputs[0].shape[2:] == (16, 24)
     assert session.providers == ["CPUExecutionProvider"]
 
 
 def test_corrupt_weights_are_one_clear_error(tmp_path):
-    weights = tmp_path / "model.onnx"
-    weights.write_bytes(b"\x08\x01garbage")
+    from coral_inference.models.sample import build_sample_package
+
+    package = build_sample_package(tmp_path / "pkg")
+    package.weights_path("onnx").write_bytes(b"\x08\x01garbage")
     with pytest.raises(BackendError, match="onnxruntime cannot load this model"):
-        backend.OnnxBackend().create_session(weights, {})
+        backend.OnnxBackend().create_session(package, {})

@@ -15,7 +15,8 @@ import pytest
 
 import coral_inference
 from coral_inference.runtime.config import ConfigError, load_config
-from coral_inference.runtime.plugins import PluginManager, PluginStatus
+from coral_inference.runtime.plugins import PluginManager
+from coral_inference.runtime.records import PluginStatus
 
 PACKAGE = Path(coral_inference.__file__).parent
 

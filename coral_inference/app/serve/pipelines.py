@@ -76,11 +76,12 @@ class PackageModelsPatch(LocalModelsPatch):
     def install(self, patcher: Any, targets: dict, context: PatchContext) -> None:
         from coral_inference.models.inference_models import inference_model_class
         from coral_inference.patches.local_models import GENERIC_MODELS, MODEL_TYPES, model_type_key
+        from coral_inference.runtime import current
 
         for model_id, path in sorted(self.models.items()):
             key = model_type_key(model_id)
             patcher.set_item(targets[GENERIC_MODELS], model_id, key)
-            patcher.set_item(targets[MODEL_TYPES], key, inference_model_class(Path(path)))
+            patcher.set_item(targets[MODEL_TYPES], key, inference_model_class(Path(path), current))
 
 
 class ModelResolver:
@@ -105,7 +106,7 @@ class ModelResolver:
         from coral_inference.models.package import load_package
 
         try:
-            package = load_package(path)
+            package = load_package(path, decoders=self.context.decoders)
         except ModelPackageError as error:
             raise ServeError(str(error)) from None
         root = str(package.root.resolve())

@@ -6,7 +6,6 @@ import importlib.metadata as metadata
 import importlib.util
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime.backends import Availability, BackendError
@@ -15,6 +14,8 @@ from coral_inference.runtime.options import Option, Section
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from coral_inference.models.package import ModelPackage
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,12 @@ class OnnxBackend:
         label = f"{dist[0]} {dist[1]}" if dist else "onnxruntime"
         return Availability(True, label)
 
-    def create_session(self, weights: Path, options: Mapping[str, Any]) -> OrtSession:
+    def create_session(self, package: ModelPackage, options: Mapping[str, Any]) -> OrtSession:
+        """An onnxruntime session on the package's ``.onnx`` weights, with ``options``'
+        providers, threads and graph optimisation level."""
         import onnxruntime as ort
+
+        weights = package.weights_path("onnx")
 
         settings = resolve_options(options)
         providers = select_providers(settings["providers"], ort.get_available_providers())

@@ -7,16 +7,17 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coral_inference.models.errors import ModelPackageError
-from coral_inference.models.manifest import MANIFEST_FILENAME, ModelManifest
 from coral_inference.runtime.backends import Availability, BackendError
 
 from .board import Board, board_report, probe_board
 from .options import resolve
 from .session import RknnPool, RuntimeFactory, rknnlite_factory
 from .soc import runs_on
+
+if TYPE_CHECKING:
+    from coral_inference.models.package import ModelPackage
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,17 @@ class RknnBackend:
         """The NPU section of ``coral doctor``."""
         return board_report(self._probe())
 
-    def create_session(self, weights: Path, options: Mapping[str, Any]) -> RknnPool:
+    def create_session(self, package: ModelPackage, options: Mapping[str, Any]) -> RknnPool:
+        """A pool of NPU contexts on the package's ``.rknn`` weights, refused when they were
+        built for another SoC (the file's own target first, then the manifest's)."""
         board = self._probe()
         status = board.availability()
         if not status.available:
             raise BackendError(f"backend {self.name!r} is not available here: {status.reason}")
         soc = board.soc or ""
-        manifest = _manifest_next_to(weights)
-        target = rknn_file_target(weights) or (
-            manifest.rknn.target if manifest is not None and manifest.rknn else None
-        )
+        weights = package.weights_path("rknn")
+        manifest = package.manifest
+        target = rknn_file_target(weights) or (manifest.rknn.target if manifest.rknn else None)
         if target is None:
             log.warning(
                 "%s: the manifest names no rknn.target; assuming it was built for %s", weights, soc
@@ -95,14 +97,13 @@ class RknnBackend:
                 f"{weights}: built for {target} but this board is {soc}; convert the model for "
                 f"{soc}: coral rknn convert PACKAGE OUT --target {board.base_soc}"
             )
-        layout = manifest.input.layout if manifest is not None else "NHWC"
         settings = resolve(options, soc)
         pool = RknnPool(
             self._runtime(),
             weights,
             soc,
             settings.core_masks,
-            data_format=layout.lower(),
+            data_format=manifest.input.layout.lower(),
             pipeline=settings.pipeline,
         )
         self._sessions = [session for session in self._sessions if not session.closed]
@@ -117,13 +118,3 @@ class RknnBackend:
         for pool in open_ones:
             pool.close()
         return len(open_ones)
-
-
-def _manifest_next_to(weights: Path) -> ModelManifest | None:
-    path = weights.parent / MANIFEST_FILENAME
-    if not path.is_file():
-        return None
-    try:
-        return ModelManifest.load(path)
-    except ModelPackageError as exc:
-        raise BackendError(str(exc)) from None

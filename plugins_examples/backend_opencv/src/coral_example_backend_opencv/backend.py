@@ -20,7 +20,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime.backends import Availability, BackendError
@@ -29,6 +28,8 @@ from coral_inference.runtime.options import Option, Section
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from coral_inference.models.package import ModelPackage
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,12 @@ class OpenCVDnnBackend:
             return Availability(False, f"OpenCV {cv2.__version__} was built without dnn")
         return Availability(True, f"OpenCV {cv2.__version__} (not from a pip wheel)")
 
-    def create_session(self, weights: Path, options: Mapping[str, Any]) -> OpenCVDnnSession:
+    def create_session(self, package: ModelPackage, options: Mapping[str, Any]) -> OpenCVDnnSession:
+        """An OpenCV dnn network on the package's ``.onnx`` weights (``options``: target and
+        how many input shapes to keep)."""
         import numpy as np
+
+        weights = package.weights_path("onnx")
 
         settings = resolve_options(options)
         model = np.fromfile(weights, dtype=np.uint8)

@@ -1,32 +1,47 @@
-"""``PluginSpec``: the original plans' plugin style, loaded like any other plugin.
+"""The original plans' compatibility surface, in one place.
 
-The original publishing guide has an entry point (group ``coral_inference.patches`` or
-``coral_inference.workflows``) name a *factory* that returns a :class:`PluginSpec`::
+The seeds' publishing guide and runtime had names of their own; coral-inference keeps them
+working here, on top of the same machinery as everything else:
 
-    def register_camera_stabilizer():
-        def activate(config):
-            return True
-        return PluginSpec(name="camera_stabilizer", activate=activate,
-                          description="...", min_core_version="0.0.4",
-                          min_inference_version="0.9.0")
+* **PluginSpec plugins.** The guide has an entry point (group ``coral_inference.patches`` or
+  ``coral_inference.workflows``) name a *factory* that returns a :class:`PluginSpec`::
 
-:func:`plugin_from_entry_point` turns such a factory into a plain pluggy plugin object
-(:class:`SpecPlugin`) so the plugin manager gates, lists, disables and isolates it exactly like a
-module of ``@hookimpl`` functions:
+      def register_camera_stabilizer():
+          def activate(config):
+              return True
+          return PluginSpec(name="camera_stabilizer", activate=activate,
+                            description="...", min_core_version="0.0.4",
+                            min_inference_version="0.9.0")
 
-* the distribution's ``Requires-Dist`` is still checked before import; the spec's minimums can
-  only be read once the factory ran, and are checked before ``activate`` ever is
-  (below a minimum -> ``incompatible``);
-* in ``coral_inference.patches`` the spec is a patch named ``spec.name``: ``activate(config)``
-  runs from ``apply_patch`` (so ``patches.<name>: false`` turns it off, and ``state`` lists it
-  under ``patches``); in the other groups it runs from ``runtime_started``;
-* ``activate`` returning ``False`` or raising -> the plugin is ``failed`` with the reason;
-* ``default_config_overrides`` become the defaults of typed options under ``patches.<name>``
-  (patches) or ``services.<name>`` (other groups), declared through ``declare_options``.
+  :func:`plugin_from_entry_point` turns such a factory into a plain pluggy plugin object
+  (:class:`SpecPlugin`), so the plugin manager gates, lists, disables and isolates it exactly
+  like a module of ``@hookimpl`` functions:
+
+  - the distribution's ``Requires-Dist`` is still checked before import; the spec's minimums can
+    only be read once the factory ran, and are checked before ``activate`` ever is (below a
+    minimum -> ``incompatible``);
+  - in ``coral_inference.patches`` the spec is a patch named ``spec.name`` (:class:`SpecPatch`):
+    ``activate(config)`` runs from ``apply_patch`` (so ``patches.<name>: false`` turns it off,
+    and ``state`` lists it under ``patches``); in the other groups it runs from
+    ``runtime_started``;
+  - ``activate`` returning ``False`` or raising -> the plugin is ``failed`` with the reason;
+  - ``default_config_overrides`` become the defaults of typed options under ``patches.<name>``
+    (patches) or ``services.<name>`` (other groups), declared through ``declare_options``.
+
+  The guide imports ``PluginSpec`` from :mod:`coral_inference.runtime.plugins`, which
+  re-exports it.
+* **State names.** :func:`with_seed_names` adds ``plugins_loaded``, ``patches_enabled`` and
+  ``backends_enabled`` (name -> bool) to a runtime's ``state``.
+* **Environment names.** :func:`env_alias` maps ``CORAL_ENABLE_<PATCH>``,
+  ``CORAL_RUNTIME_PLATFORM`` and ``CORAL_BACKEND_MODULES`` / ``CORAL_BACKENDS`` to the
+  configuration keys they stand for; the configuration's env source reads them through it.
+* **Command name.** ``coral-runtime`` is a second console script of the ``coral`` command line
+  (declared in ``pyproject.toml``), so the guide's ``coral-runtime plugins list`` works.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -35,18 +50,36 @@ from typing import TYPE_CHECKING, Any
 
 from coral_inference.runtime import compat, hookspecs
 from coral_inference.runtime.options import Option, Section
-from coral_inference.runtime.patching import FAILED as PATCH_FAILED
-from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.runtime.patching import APPLIED, Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.runtime.records import INCOMPATIBLE, INVALID, LOADED, PluginRecord
 
 if TYPE_CHECKING:
     from coral_inference.runtime import RuntimeContext
-    from coral_inference.runtime.plugins import PluginRecord
 
 log = logging.getLogger(__name__)
 
 #: The pluggy attribute that marks a function as a hook implementation.
 _HOOKIMPL_MARK = f"{hookspecs.PROJECT_NAME}_impl"
 _OPTION_KINDS = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"))
+
+#: The original plans' environment variables with names of their own, and the keys they set.
+ENV_ALIASES = {
+    "CORAL_RUNTIME_PLATFORM": "platform",
+    "CORAL_BACKEND_MODULES": "backends.modules",
+    "CORAL_BACKENDS": "backends.modules",
+}
+#: ``CORAL_ENABLE_<PATCH>=on|off`` switches ``patches.<patch>``.
+ENV_ENABLE_PREFIX = "CORAL_ENABLE_"
+
+
+def env_alias(name: str) -> str | None:
+    """The configuration key the original plans' variable ``name`` sets, or None when ``name``
+    is not one of theirs."""
+    if name in ENV_ALIASES:
+        return ENV_ALIASES[name]
+    if name.startswith(ENV_ENABLE_PREFIX):
+        return f"patches.{name[len(ENV_ENABLE_PREFIX) :].lower()}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -148,9 +181,11 @@ class SpecPatch(Patch):
         self.name = spec.name
         self.description = spec.description
         self.inference = f">={spec.min_inference_version}" if spec.min_inference_version else ""
+        #: Why ``activate`` failed, once it did.
         self.failure: str | None = None
 
     def install(self, patcher: Patcher, targets: dict[str, Any], context: PatchContext) -> None:
+        """Call ``activate(context.config)``; a failure is kept in :attr:`failure` and raised."""
         try:
             activate(self.spec, context.config)
         except ActivationFailed as exc:
@@ -159,75 +194,65 @@ class SpecPatch(Patch):
 
 
 class SpecPlugin:
-    """The pluggy plugin object standing for one :class:`PluginSpec`; see the subclasses."""
+    """The pluggy plugin object standing for one :class:`PluginSpec`.
+
+    It implements only the hooks its spec needs, so pluggy calls (and ``coral plugins list``
+    shows) exactly those: :meth:`apply_patch` for a spec in ``coral_inference.patches``,
+    :meth:`runtime_started` in the other groups, and :meth:`declare_options` when the spec has
+    ``default_config_overrides``. Those methods are marked as hook implementations per object,
+    in ``__init__``.
+    """
 
     def __init__(self, spec: PluginSpec, record: PluginRecord) -> None:
         self.spec = spec
         self.record = record
-
-    @property
-    def config_path(self) -> str:
-        """Where the plugin's own settings live."""
-        return f"services.{self.spec.name}"
+        as_patch = record.group == "patches"
+        #: Where the plugin's own settings live.
+        self.config_path = f"{'patches' if as_patch else 'services'}.{spec.name}"
+        hooks = ["apply_patch" if as_patch else "runtime_started"]
+        if spec.default_config_overrides:
+            hooks.append("declare_options")
+        for name in hooks:
+            setattr(self, name, _hookimpl(getattr(self, name)))
 
     def __repr__(self) -> str:
         return f"<PluginSpec {self.spec.name!r} from {self.record.entry_point!r}>"
 
-    def _fail(self, reason: str) -> None:
-        from coral_inference.runtime.plugins import FAILED
-
-        self.record.status, self.record.reason = FAILED, f"{reason}; fix the plugin or disable it"
-        log.warning("coral-inference: %s: failed: %s", self.record.label, reason)
-
-
-class PatchSpecPlugin(SpecPlugin):
-    """A spec in ``coral_inference.patches``: activated as the patch ``spec.name``."""
-
-    @property
-    def config_path(self) -> str:
-        return f"patches.{self.spec.name}"
-
-    @hookspecs.hookimpl
     def apply_patch(self, context: PatchContext) -> PatchRecord:
         """Activate through ``context.apply`` (``patches.<name>: false`` turns it off)."""
         patch = SpecPatch(self.spec)
         result = context.apply(patch)
-        if result.status == PATCH_FAILED and patch.failure:
+        if patch.failure:
             self._fail(patch.failure)
         return result
 
-
-class StartedSpecPlugin(SpecPlugin):
-    """A spec in any other group: activated once the runtime is ready."""
-
-    @hookspecs.hookimpl
     def runtime_started(self, context: RuntimeContext) -> None:
+        """Activate once the runtime is ready."""
         try:
             activate(self.spec, context.config)
         except ActivationFailed as exc:
             self._fail(str(exc))
 
-
-class _DeclaresOptions:
-    """Mixed in when the spec has ``default_config_overrides``: declares them, typed."""
-
-    spec: PluginSpec
-    config_path: str
-
-    @hookspecs.hookimpl
     def declare_options(self, declare: Callable[[str, Section], None]) -> None:
         """``default_config_overrides`` as typed options under the plugin's config path."""
         section = self.spec.options_section(self.config_path)
         if section is not None:
             declare(self.config_path, section)
 
+    def _fail(self, reason: str) -> None:
+        self.record.fail(f"{reason}; fix the plugin or disable it")
+        log.warning("coral-inference: %s: %s: %s", self.record.label, self.record.status, reason)
 
-class PatchSpecPluginWithOptions(_DeclaresOptions, PatchSpecPlugin):
-    """A patches-group spec with settings."""
 
+def _hookimpl(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A hook implementation calling the bound ``method``: pluggy reads its mark from a plain
+    function, and its argument names through ``__wrapped__``."""
 
-class StartedSpecPluginWithOptions(_DeclaresOptions, StartedSpecPlugin):
-    """A spec of another group with settings."""
+    @functools.wraps(method)
+    def hook(*args: Any) -> Any:
+        return method(*args)
+
+    return hookspecs.hookimpl(hook)
 
 
 def is_factory(loaded: object) -> bool:
@@ -247,15 +272,12 @@ def plugin_from_entry_point(loaded: object, record: PluginRecord) -> object | No
     """
     if not is_factory(loaded):
         return loaded
-    from coral_inference.runtime.plugins import FAILED, INCOMPATIBLE, INVALID
-
     spec = loaded
     if not isinstance(spec, PluginSpec):
         try:
             spec = loaded()  # type: ignore[operator]
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            record.status = FAILED
-            record.reason = (
+            record.fail(
                 f"PluginSpec factory {record.entry_point!r} raised {type(exc).__name__}: {exc}"
             )
             return None
@@ -281,22 +303,16 @@ def plugin_from_entry_point(loaded: object, record: PluginRecord) -> object | No
             spec.name,
             record.name,
         )
-    options = bool(spec.default_config_overrides)
-    kind: type[SpecPlugin]
-    if record.group == "patches":
-        kind = PatchSpecPluginWithOptions if options else PatchSpecPlugin
-    else:
-        kind = StartedSpecPluginWithOptions if options else StartedSpecPlugin
-    return kind(spec, record)
+    return SpecPlugin(spec, record)
 
 
 def with_seed_names(state: dict[str, Any]) -> dict[str, Any]:
     """Add the original plans' ``state`` keys (name -> bool) to a runtime ``state`` dict:
     ``plugins_loaded`` (status loaded), ``patches_enabled`` (applied), ``backends_enabled``
     (registered and available)."""
-    state["plugins_loaded"] = {p["name"]: p["status"] == "loaded" for p in state["plugins"]}
+    state["plugins_loaded"] = {p["name"]: p["status"] == LOADED for p in state["plugins"]}
     state["patches_enabled"] = {
-        name: patch["status"] == "applied" for name, patch in state["patches"].items()
+        name: patch["status"] == APPLIED for name, patch in state["patches"].items()
     }
     state["backends_enabled"] = {
         name: bool(backend["available"]) for name, backend in state["backends"].items()
