@@ -19,8 +19,8 @@ import numpy as np
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from coral_inference.patches.tap import PredictionBoxes
 from coral_inference.services.annotation import draw_detections
+from coral_inference.services.predictions import PredictionBoxes
 from coral_inference.services.ring import Entry, FrameRing
 
 CLOCK_RATE = 90_000

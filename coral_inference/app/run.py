@@ -27,15 +27,10 @@ from coral_inference.app.stop_signals import (
     signal_number,
     stop_on_signals,
 )
-from coral_inference.patches.tap import (
-    DROP,
-    PredictionBoxes,
-    frame_timestamp_utc,
-    pipeline_clock,
-    pipeline_name,
-)
+from coral_inference.patches.tap import DROP, pipeline_clock, pipeline_name
 from coral_inference.runtime.config import RuntimeDescriptor, load_config
 from coral_inference.services.frame_clock import FrameClock, frame_age_ms
+from coral_inference.services.predictions import PredictionBoxes, frame_timestamp_utc
 
 log = logging.getLogger(__name__)
 

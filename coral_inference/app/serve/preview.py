@@ -51,7 +51,7 @@ class _Boxes:
     """Relayed boxes (centre x/y, width, height) in the shape ``draw_detections`` reads."""
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
-        from coral_inference.patches.tap import PredictionBoxes
+        from coral_inference.services.predictions import PredictionBoxes
 
         boxes = PredictionBoxes({"predictions": rows})
         self.xyxy, self.confidence = boxes.xyxy, boxes.confidence

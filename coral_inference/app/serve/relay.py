@@ -30,13 +30,9 @@ from typing import Any
 import numpy as np
 
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patches.tap import (
-    PIPELINE_CLASS,
-    detection_count,
-    frame_timestamp_utc,
-    tap_pipelines,
-)
+from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher
+from coral_inference.services.predictions import detection_count, frame_timestamp_utc
 
 log = logging.getLogger(__name__)
 
