@@ -32,6 +32,7 @@ import numpy as np
 from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher
+from coral_inference.services.percentiles import percentiles
 from coral_inference.services.predictions import detection_count, frame_timestamp_utc
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class SlotWriter:
             "frames": self._frames,
             "detections": self._detections,
             "fps": self._fps(),
-            "latency_ms": self._latency_quantiles(),
+            "latency_ms": percentiles(self._latencies),
             "predictions": boxes,
             "stats": self._published_stats,
             "pid": os.getpid(),
@@ -117,13 +118,6 @@ class SlotWriter:
         if len(self._times) < 2 or self._times[-1] <= self._times[0]:
             return 0.0
         return round((len(self._times) - 1) / (self._times[-1] - self._times[0]), 2)
-
-    def _latency_quantiles(self) -> dict[str, float]:
-        ordered = sorted(self._latencies)
-        return {
-            "p50": round(ordered[len(ordered) // 2], 2),
-            "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
-        }
 
     def _write(self, image: np.ndarray, meta: bytes) -> None:
         pixels = image.nbytes
