@@ -57,38 +57,53 @@ class FrameSink(Protocol):
         """The pipeline ended (or the patch is reverted): flush and release."""
 
 
+class _GuardedSink:
+    """One pipeline's sink, kept from raising into the pipeline: its first failing frame is
+    logged with the traceback, later ones only counted (the state lives and dies with the
+    sink, so a long-running process does not collect the names of past pipelines)."""
+
+    def __init__(self, label: str, sink: FrameSink) -> None:
+        self.label = label
+        self.sink = sink
+        self.failures = 0
+
+    def on_frame(self, predictions: Any, frame: Any) -> None:
+        try:
+            self.sink.on_frame(predictions, frame)
+        except Exception:  # noqa: BLE001 - a sink must never take the pipeline down
+            self.failures += 1
+            if self.failures == 1:
+                log.exception("%s sink failed (further failures are not logged)", self.label)
+
+    def close(self) -> None:
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+            log.exception("%s sink failed to close", self.label)
+        if self.failures > 1:
+            log.warning("%s sink failed on %d frames", self.label, self.failures)
+
+
 class _Tap:
     """The sinks one patch attached, so the patch can close them all when reverted."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.open: weakref.WeakKeyDictionary[Any, FrameSink] = weakref.WeakKeyDictionary()
+        self.open: weakref.WeakKeyDictionary[Any, _GuardedSink] = weakref.WeakKeyDictionary()
         self.lock = threading.Lock()
 
     def close(self, pipeline: Any) -> None:
         with self.lock:
             sink = self.open.pop(pipeline, None)
         if sink is not None:
-            _guarded(self.name, sink.close)
+            sink.close()
 
     def close_all(self) -> None:
         with self.lock:
             sinks = list(self.open.values())
             self.open.clear()
         for sink in sinks:
-            _guarded(self.name, sink.close)
-
-
-_failed_once: set[str] = set()
-
-
-def _guarded(name: str, call: Callable[..., None], *args: Any) -> None:
-    try:
-        call(*args)
-    except Exception:  # noqa: BLE001 - a sink must never take the pipeline down
-        if name not in _failed_once:
-            _failed_once.add(name)
-            log.exception("%s sink failed (further failures are not logged)", name)
+            sink.close()
 
 
 def as_serialised(predictions: Any) -> Any:
@@ -133,11 +148,12 @@ def tap_pipelines(
             if "_coral_pipeline_id" not in self.__dict__:
                 self._coral_pipeline_id = _pipeline_name.get() or f"pipeline-{next(_next_id)}"
             clock = pipeline_clock(self)
-            sink = make_sink(self._coral_pipeline_id, self)
+            sink = _GuardedSink(
+                f"{name} ({self._coral_pipeline_id})", make_sink(self._coral_pipeline_id, self)
+            )
             with tap.lock:
                 tap.open[self] = sink
             downstream = self._on_prediction
-            label = f"{name} ({self._coral_pipeline_id})"
 
             def on_prediction(predictions: Any, video_frames: Any) -> Any:
                 video_frames = clock.restamp_all(video_frames)
@@ -148,7 +164,7 @@ def tap_pipelines(
                 finally:
                     if verdict is not DROP:
                         for prediction, frame in _pairs(predictions, video_frames):
-                            _guarded(label, sink.on_frame, prediction, frame)
+                            sink.on_frame(prediction, frame)
                 return verdict
 
             self._on_prediction = on_prediction
