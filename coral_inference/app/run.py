@@ -526,14 +526,15 @@ def _drive(
 
 
 def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
+    """The preview server of ``--preview ADDRESS``, started (None without the flag)."""
     if address is None:
         return None
-    from coral_inference.app.preview import PreviewError, PreviewServer
+    from coral_inference.app.preview.server import PreviewError, PreviewServer
 
     if not context.is_patch_enabled("buffer_sink"):
         raise RunError("--preview reads the buffer_sink patch's ring: enable patches.buffer_sink")
     try:
-        server = PreviewServer.from_address(
+        server = PreviewServer.from_config(
             address, pipeline_id, context.config, context.services.rings.get
         )
         server.start()

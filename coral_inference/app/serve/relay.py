@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from coral_inference.app.preview.source import PreviewFrame
 from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher
@@ -170,7 +171,8 @@ def _encoded(document: dict[str, Any]) -> bytes:
 
 
 class SlotReader:
-    """The server's side of one pipeline's slot."""
+    """The server's side of one pipeline's slot; the preview's frame source in ``coral
+    serve``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -204,6 +206,16 @@ class SlotReader:
                 continue
             return SlotFrame(sequence, image.reshape(shape), info)
         return None
+
+    def next_frame(self, after: int) -> PreviewFrame | None:
+        """The newest frame above ``after`` for the preview (a
+        :class:`~coral_inference.app.preview.source.FrameSource`)."""
+        frame = self.read(after)
+        if frame is None:
+            return None
+        return PreviewFrame(
+            frame.sequence, frame.image, {"predictions": frame.meta.get("predictions")}
+        )
 
     def meta(self) -> dict[str, Any] | None:
         """The newest frame's JSON document without its pixels (None before any frame)."""
