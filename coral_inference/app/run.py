@@ -29,16 +29,16 @@ from coral_inference.app.stop_signals import (
     stop_on_signals,
 )
 from coral_inference.app.stream_diagnosis import diagnose_stream
-from coral_inference.patches.tap import (
-    DROP,
+from coral_inference.patches.tap import DROP, pipeline_clock, pipeline_name
+from coral_inference.runtime.config import RuntimeDescriptor, load_config
+from coral_inference.services.frame_clock import FrameClock, frame_age_ms
+from coral_inference.services.percentiles import percentiles
+from coral_inference.services.predictions import (
     PredictionBoxes,
     frame_timestamp_utc,
     model_time_ms,
-    pipeline_clock,
-    pipeline_name,
 )
-from coral_inference.runtime.config import RuntimeDescriptor, load_config
-from coral_inference.services.frame_clock import FrameClock, frame_age_ms
+from coral_inference.services.recording.totals import recorder_totals
 from coral_inference.services.source_health import SourceHealth
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,8 @@ class RunSummary:
         return {
             "frames": self.frames,
             "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else 0.0,
-            "latency_ms": _percentiles(self.latencies_ms),
-            "end_to_end_ms": _percentiles(self.ages_ms),
+            "latency_ms": percentiles(self.latencies_ms),
+            "end_to_end_ms": percentiles(self.ages_ms),
             "detections": self.detections,
             "recordings": self.recordings,
             "recording": self.recording,
@@ -153,17 +153,6 @@ def signal_name(signum: int | None) -> str | None:
     import signal
 
     return None if signum is None else signal.Signals(signum).name
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-
-    def percentile(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"p50": percentile(0.5), "p95": percentile(0.95)}
 
 
 def parse_source(source: str) -> str | int:
@@ -556,14 +545,15 @@ def _drive(
 
 
 def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
+    """The preview server of ``--preview ADDRESS``, started (None without the flag)."""
     if address is None:
         return None
-    from coral_inference.app.preview import PreviewError, PreviewServer
+    from coral_inference.app.preview.server import PreviewError, PreviewServer
 
     if not context.is_patch_enabled("buffer_sink"):
         raise RunError("--preview reads the buffer_sink patch's ring: enable patches.buffer_sink")
     try:
-        server = PreviewServer.from_address(
+        server = PreviewServer.from_config(
             address, pipeline_id, context.config, context.services.rings.get
         )
         server.start()
@@ -578,12 +568,7 @@ def _collect_outputs(context: Any, sinks: set[str], summary: RunSummary) -> None
     if "video_sink" in sinks:
         summary.recordings = [str(p) for p in services.recordings.segments()]
         stats = services.recordings.stats()
-        summary.recording = {
-            "frames_written": sum(s.frames_written for s in stats),
-            "dropped": sum(s.dropped for s in stats),
-            "failed": sum(s.failed for s in stats),
-            "pending": sum(s.pending for s in stats),
-        }
+        summary.recording = recorder_totals(stats)
         recording = summary.recording
         lost = recording["dropped"] + recording["failed"] + recording["pending"]
         if lost:

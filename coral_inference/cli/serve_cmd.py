@@ -38,11 +38,11 @@ def serve(
     one is generated, printed once and saved beside services.serve.state_path. README
     "Security" says what a token holder can do."""
     from coral_inference.app.listen import EXIT_CODE as LISTEN_EXIT_CODE
+    from coral_inference.app.listen import CannotListen
     from coral_inference.app.serve.credentials import (
         exec_without_token_argument,
         token_from_exec,
     )
-    from coral_inference.app.serve.server import CannotListen
     from coral_inference.app.serve.server import serve as run_server
     from coral_inference.app.serve.settings import (
         ServeError,

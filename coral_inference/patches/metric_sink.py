@@ -14,15 +14,14 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patches.tap import (
-    PIPELINE_CLASS,
+from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
+from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.frame_clock import frame_age_ms
+from coral_inference.services.predictions import (
     detection_count,
     frame_timestamp_utc,
     model_time_ms,
-    tap_pipelines,
 )
-from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
-from coral_inference.services.frame_clock import frame_age_ms
 from coral_inference.services.runtime_services import MetricsService
 
 FPS_SMOOTHING = 0.1

@@ -17,7 +17,6 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from coral_inference.runtime.patching import Patcher
@@ -58,54 +57,31 @@ class FrameSink(Protocol):
         """The pipeline ended (or the patch is reverted): flush and release."""
 
 
-def frame_timestamp_utc(frame: Any) -> datetime:
-    """The frame's capture time as an aware UTC datetime (``inference`` uses naive local)."""
-    stamp: datetime | None = getattr(frame, "frame_timestamp", None)
-    if stamp is None:
-        return datetime.now(timezone.utc)
-    return stamp.astimezone(timezone.utc)
+class _GuardedSink:
+    """One pipeline's sink, kept from raising into the pipeline: its first failing frame is
+    logged with the traceback, later ones only counted (the state lives and dies with the
+    sink, so a long-running process does not collect the names of past pipelines)."""
 
+    def __init__(self, label: str, sink: FrameSink) -> None:
+        self.label = label
+        self.sink = sink
+        self.failures = 0
 
-class PredictionBoxes:
-    """Boxes of one ``inference`` object-detection result as arrays (x1, y1, x2, y2 pixels),
-    in the shape the recorder's annotator reads."""
+    def on_frame(self, predictions: Any, frame: Any) -> None:
+        try:
+            self.sink.on_frame(predictions, frame)
+        except Exception:  # noqa: BLE001 - a sink must never take the pipeline down
+            self.failures += 1
+            if self.failures == 1:
+                log.exception("%s sink failed (further failures are not logged)", self.label)
 
-    __slots__ = ("xyxy", "confidence", "class_id", "class_name")
-
-    def __init__(self, predictions: dict[str, Any] | None) -> None:
-        import numpy as np
-
-        boxes = [r for r in _rows(predictions) if isinstance(r, dict) and "x" in r and "width" in r]
-        centres = np.array([[b["x"], b["y"], b["width"], b["height"]] for b in boxes], np.float32)
-        centres = centres.reshape(-1, 4)
-        half = centres[:, 2:] / 2
-        self.xyxy = np.concatenate([centres[:, :2] - half, centres[:, :2] + half], axis=1)
-        self.confidence = np.array([b.get("confidence", 0.0) for b in boxes], np.float32)
-        self.class_id = np.array([b.get("class_id", -1) for b in boxes], np.int64)
-        self.class_name = [b.get("class", "") for b in boxes]
-
-    def __len__(self) -> int:
-        return len(self.confidence)
-
-
-def _rows(predictions: dict[str, Any] | None) -> list[Any]:
-    """The detection rows of a model result, or of a workflow result whose serialised
-    ``predictions`` output is itself ``{"image": ..., "predictions": [...]}``."""
-    rows = (predictions or {}).get("predictions") if isinstance(predictions, dict) else None
-    if isinstance(rows, dict):
-        rows = rows.get("predictions")
-    return rows if isinstance(rows, list) else []
-
-
-def detection_count(predictions: dict[str, Any] | None) -> int:
-    return len(_rows(predictions))
-
-
-def model_time_ms(predictions: dict[str, Any] | None) -> float | None:
-    """The model's time for the frame in ms (pre-processing, forward pass, decoding: the
-    ``time`` inference puts in a model's result), None when the result carries none."""
-    seconds = predictions.get("time") if isinstance(predictions, dict) else None
-    return seconds * 1000 if isinstance(seconds, float) else None
+    def close(self) -> None:
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+            log.exception("%s sink failed to close", self.label)
+        if self.failures > 1:
+            log.warning("%s sink failed on %d frames", self.label, self.failures)
 
 
 class _Tap:
@@ -113,33 +89,21 @@ class _Tap:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.open: weakref.WeakKeyDictionary[Any, FrameSink] = weakref.WeakKeyDictionary()
+        self.open: weakref.WeakKeyDictionary[Any, _GuardedSink] = weakref.WeakKeyDictionary()
         self.lock = threading.Lock()
 
     def close(self, pipeline: Any) -> None:
         with self.lock:
             sink = self.open.pop(pipeline, None)
         if sink is not None:
-            _guarded(self.name, sink.close)
+            sink.close()
 
     def close_all(self) -> None:
         with self.lock:
             sinks = list(self.open.values())
             self.open.clear()
         for sink in sinks:
-            _guarded(self.name, sink.close)
-
-
-_failed_once: set[str] = set()
-
-
-def _guarded(name: str, call: Callable[..., None], *args: Any) -> None:
-    try:
-        call(*args)
-    except Exception:  # noqa: BLE001 - a sink must never take the pipeline down
-        if name not in _failed_once:
-            _failed_once.add(name)
-            log.exception("%s sink failed (further failures are not logged)", name)
+            sink.close()
 
 
 def as_serialised(predictions: Any) -> Any:
@@ -184,11 +148,12 @@ def tap_pipelines(
             if "_coral_pipeline_id" not in self.__dict__:
                 self._coral_pipeline_id = _pipeline_name.get() or f"pipeline-{next(_next_id)}"
             clock = pipeline_clock(self)
-            sink = make_sink(self._coral_pipeline_id, self)
+            sink = _GuardedSink(
+                f"{name} ({self._coral_pipeline_id})", make_sink(self._coral_pipeline_id, self)
+            )
             with tap.lock:
                 tap.open[self] = sink
             downstream = self._on_prediction
-            label = f"{name} ({self._coral_pipeline_id})"
 
             def on_prediction(predictions: Any, video_frames: Any) -> Any:
                 video_frames = clock.restamp_all(video_frames)
@@ -199,7 +164,7 @@ def tap_pipelines(
                 finally:
                     if verdict is not DROP:
                         for prediction, frame in _pairs(predictions, video_frames):
-                            _guarded(label, sink.on_frame, prediction, frame)
+                            sink.on_frame(prediction, frame)
                 return verdict
 
             self._on_prediction = on_prediction

@@ -14,13 +14,9 @@ from typing import Any
 
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patches.tap import (
-    PIPELINE_CLASS,
-    PredictionBoxes,
-    frame_timestamp_utc,
-    tap_pipelines,
-)
+from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
+from coral_inference.services.predictions import PredictionBoxes, frame_timestamp_utc
 from coral_inference.services.runtime_services import RecordingLog
 
 log = logging.getLogger(__name__)

@@ -236,7 +236,14 @@ CORE = Section(
                 ),
                 "webrtc": Section(
                     "WebRTC preview",
-                    {"ice_servers": Option("list[str]", [], "STUN/TURN URLs")},
+                    {
+                        "ice_servers": Option("list[str]", [], "STUN/TURN URLs"),
+                        "preview_allow_remote": Option(
+                            "bool",
+                            False,
+                            "let coral run --preview listen on a non-loopback address (it has no token: anyone who reaches it can watch)",
+                        ),
+                    },
                 ),
                 "serve": SERVE_SECTION,
                 "stream_manager": Section(

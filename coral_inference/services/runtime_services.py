@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coral_inference.services.recording.totals import recorder_totals
 from coral_inference.services.ring import FrameRing
 
 if TYPE_CHECKING:
@@ -74,18 +75,12 @@ class RecordingLog:
                 live.remove(recorder)
 
     def live(self, pipeline_id: str) -> dict[str, int]:
-        """Frames written / dropped / failed and closed segments of the pipeline's recorders,
-        open and closed, in this process."""
+        """Frames written / dropped / failed / pending and closed segments of the pipeline's
+        recorders, open and closed, in this process."""
         with self._lock:
             stats = [r.stats for r in self._open.get(pipeline_id, [])]
             stats += self._closed.get(pipeline_id, [])
-        return {
-            "frames_written": sum(s.frames_written for s in stats),
-            "dropped": sum(s.dropped for s in stats),
-            "failed": sum(s.failed for s in stats),
-            "pending": sum(s.pending for s in stats),
-            "segments": sum(len(s.segments) for s in stats),
-        }
+        return {**recorder_totals(stats), "segments": sum(len(s.segments) for s in stats)}
 
     def stats(self, pipeline_id: str | None = None) -> list[RecorderStats]:
         """Counters of every closed recorder (of one pipeline when given)."""

@@ -214,6 +214,20 @@ def test_models_inspect(coral, sample_package):
     assert data["manifest"]["classes"] == ["face"]
 
 
+def preview_status(port: int, method: str, path: str, headers: dict[str, str]) -> int:
+    """The status of one request to the preview on 127.0.0.1:``port``."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        body = b"{}" if method == "POST" else None
+        json_type = {"Content-Type": "application/json"} if body else {}
+        connection.request(method, path, body, {**json_type, **headers})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def test_preview_is_served_while_running(tmp_path, sample_package):
     import time
     import urllib.request
@@ -236,9 +250,15 @@ def test_preview_is_served_while_running(tmp_path, sample_package):
                 page = response.read().decode()
         except OSError:
             time.sleep(0.2)
+    # while it runs: a DNS-rebinding page (foreign Host) and a cross-site offer are refused
+    refused = [
+        preview_status(port, "GET", "/", {"Host": "evil.example"}),
+        preview_status(port, "POST", "/offer", {"Origin": "http://evil.example"}),
+    ]
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert page is not None and "RTCPeerConnection" in page
+    assert refused == [403, 403]
     assert json.loads(stdout)["frames"] == 200
     # printed as a plain line for the user, not logged as a warning
     assert f"\npreview: http://127.0.0.1:{port}" in "\n" + stderr, stderr

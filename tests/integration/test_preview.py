@@ -1,8 +1,11 @@
-"""The WebRTC preview end to end: real HTTP on 127.0.0.1, real aiortc peers, a real pipeline.
+"""``coral run --preview``'s server end to end: real HTTP on 127.0.0.1, real aiortc peers, a
+real pipeline.
 
 A real ``InferencePipeline`` (custom logic drawing one fixed box, on a synthetic video file) feeds
 the ring of the real ``buffer_sink`` patch; aiortc clients play the preview as a browser would.
-An optional test drives headless Chromium against the page when ``chromium`` is installed.
+The server stands behind ``coral serve``'s guard: foreign Hosts and Origins are refused, and so
+is a non-loopback address unless the config allows it. An optional test drives headless Chromium
+against the page when ``chromium`` is installed.
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ from chromium import Page, chromium, devtools  # noqa: E402
 from webrtc_client import receive_frames  # noqa: E402
 
 import coral_inference  # noqa: E402
-from coral_inference.app.preview import PreviewError, PreviewServer, parse_address  # noqa: E402
-from coral_inference.app.preview_track import PLACEHOLDER_SIZE  # noqa: E402
+from coral_inference.app.preview.images import PLACEHOLDER_SIZE  # noqa: E402
+from coral_inference.app.preview.server import (  # noqa: E402
+    PreviewError,
+    PreviewServer,
+    parse_address,
+)
 from coral_inference.patches.tap import pipeline_name  # noqa: E402
+from coral_inference.runtime import current  # noqa: E402
+from coral_inference.runtime.config import load_config  # noqa: E402
 from coral_inference.services.annotation import class_color  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -43,9 +52,13 @@ BOX = {"x": 320, "y": 240, "width": 300, "height": 200}  # xyxy (170, 140, 470, 
 BACKGROUND = 40
 
 
-def post_json(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+def post_json(
+    url: str, body: Any, raw: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data, {"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -54,18 +67,29 @@ def post_json(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[
             return error.code, json.load(error)
 
 
-def http_status(url: str, method: str = "GET") -> int:
+def http_status(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=10) as r:
             return r.status
     except urllib.error.HTTPError as error:
         error.close()
         return error.code
 
 
+def runtime_ring(pipeline_id: str) -> Any:
+    """The ring of ``pipeline_id`` in the runtime running now (None without one)."""
+    context = current()
+    return context.services.rings.get(pipeline_id) if context is not None else None
+
+
+def preview_server(pipeline_id: str = "preview-test", port: int = 0) -> PreviewServer:
+    return PreviewServer("127.0.0.1", port, pipeline_id, runtime_ring)
+
+
 @pytest.fixture
 def server() -> Iterator[PreviewServer]:
-    preview = PreviewServer("127.0.0.1", 0, "preview-test")
+    preview = preview_server()
     preview.start()
     yield preview
     preview.stop()
@@ -138,7 +162,7 @@ def test_two_viewers_each_get_annotated_frames(
     coral_runtime: None, video_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="coral_inference.app.preview")
-    preview = PreviewServer("127.0.0.1", 0, "preview-test")
+    preview = preview_server()
     preview.start()  # before the pipeline exists, as `coral run --preview` does
     pipeline = None
 
@@ -176,13 +200,13 @@ def test_two_viewers_each_get_annotated_frames(
         assert np.abs(frames[0][dot_row].astype(int) - frames[-1][dot_row]).max() > 100
     messages = [r.getMessage() for r in caplog.records]
     assert sum(" connected (" in m for m in messages) == 2, messages
-    assert sum(" disconnected: " in m for m in messages) == 2, messages
+    assert sum(" left: " in m for m in messages) == 2, messages
     assert preview.viewers == 0
 
 
 def test_stop_closes_open_viewers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="coral_inference.app.preview")
-    preview = PreviewServer("127.0.0.1", 0, "no-such-pipeline")
+    preview = preview_server("no-such-pipeline")
     preview.start()
 
     async def scenario() -> tuple[float, str]:
@@ -205,7 +229,7 @@ def test_stop_closes_open_viewers(caplog: pytest.LogCaptureFixture) -> None:
     assert took < 5
     assert client_state == "closed"
     assert preview.viewers == 0
-    assert any("disconnected: server stopped" in r.getMessage() for r in caplog.records)
+    assert any("left: server stopped" in r.getMessage() for r in caplog.records)
 
 
 def test_page_and_error_responses(server: PreviewServer) -> None:
@@ -239,9 +263,9 @@ def test_port_in_use_and_idempotent_stop() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(PreviewError, match=rf"127\.0\.0\.1:{port}.*in use"):
-            PreviewServer("127.0.0.1", port, "preview-test").start()
+            preview_server(port=port).start()
 
-    preview = PreviewServer("127.0.0.1", 0, "preview-test")
+    preview = preview_server()
     preview.start()
     port = preview.port
     assert preview.url == f"http://127.0.0.1:{port}/"
@@ -252,7 +276,7 @@ def test_port_in_use_and_idempotent_stop() -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(preview.url, timeout=5)
-    again = PreviewServer("127.0.0.1", port, "preview-test")
+    again = preview_server(port=port)
     again.start()
     again.stop()
 
@@ -275,23 +299,62 @@ def test_parse_address_rejects(address: str) -> None:
         parse_address(address)
 
 
-def test_ice_servers_from_config() -> None:
-    class Config:
-        def get(self, key: str) -> Any:
-            assert key == "services.webrtc.ice_servers"
-            return ["stun:stun.example.org:3478", "turn:user:secret@turn.example.org?transport=tcp"]
-
-    preview = PreviewServer.from_address("[::1]:9000", "p", Config())
+def test_ice_servers_and_limits_from_config() -> None:
+    config = load_config(
+        overrides=[
+            'services.webrtc.ice_servers=["stun:stun.example.org:3478", '
+            '"turn:user:secret@turn.example.org?transport=tcp"]',
+            "services.serve.max_viewers=3",
+        ],
+        env={},
+    )
+    preview = PreviewServer.from_config("[::1]:9000", "p", config, runtime_ring)
     assert preview.url == "http://[::1]:9000/"
-    stun, turn = preview.ice_servers
+    stun, turn = preview.hub.ice_servers
     assert (stun.urls, stun.username) == ("stun:stun.example.org:3478", None)
     assert (turn.urls, turn.username, turn.credential) == (
         "turn:turn.example.org?transport=tcp",
         "user",
         "secret",
     )
+    assert preview.hub.max_viewers == 3
+    bad = load_config(overrides=['services.webrtc.ice_servers=["http://nope"]'], env={})
     with pytest.raises(ValueError, match="http://nope"):
-        PreviewServer("127.0.0.1", 0, "p", ["http://nope"])
+        PreviewServer.from_config("127.0.0.1:0", "p", bad, runtime_ring)
+
+
+def test_non_loopback_address_needs_the_config_to_allow_it() -> None:
+    with pytest.raises(PreviewError, match="not a loopback address.*preview_allow_remote"):
+        PreviewServer.from_config("0.0.0.0:0", "p", load_config(env={}), runtime_ring)
+    allowed = load_config(overrides=["services.webrtc.preview_allow_remote=true"], env={})
+    assert PreviewServer.from_config("0.0.0.0:0", "p", allowed, runtime_ring).host == "0.0.0.0"
+    assert PreviewServer.from_config("localhost:0", "p", load_config(env={}), runtime_ring)
+
+
+def test_foreign_host_and_origin_are_refused(server: PreviewServer) -> None:
+    """A DNS-rebinding page (another Host) and a cross-site page (another Origin) get 403; the
+    page's own origin reaches the hub."""
+    own = f"http://127.0.0.1:{server.port}"
+    assert http_status(server.url, headers={"Host": "evil.example"}) == 403
+    status, reply = post_json(
+        server.url + "offer", {}, headers={"Host": f"evil.example:{server.port}"}
+    )
+    assert status == 403 and "Host" in reply["error"], reply
+    status, reply = post_json(server.url + "offer", {}, headers={"Origin": "http://evil.example"})
+    assert status == 403 and "origin" in reply["error"], reply
+    status, reply = post_json(server.url + "offer", {}, headers={"Origin": own})
+    assert status == 400 and "sdp" in reply["error"], reply  # the hub's own answer
+    text_plain = urllib.request.Request(
+        server.url + "offer", b"{}", {"Content-Type": "text/plain"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(text_plain, timeout=10)
+    assert refused.value.code == 415
+    refused.value.close()
+    with urllib.request.urlopen(server.url, timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'sha256-" in policy and "unsafe-inline" not in policy
+    assert server.viewers == 0
 
 
 async def page_state(profile: Path, want: str, timeout: float) -> str:

@@ -16,8 +16,9 @@ Process layout and where each number comes from:
   for a reader. We do not use inference 0.54's ``WEBRTC`` command: it starts a *new* pipeline
   fed by the browser's camera, with a new thread and event loop per offer, not a preview of a
   running pipeline.
-* **Preview** peers all live on the uvicorn loop (:mod:`~coral_inference.app.serve.preview`):
-  one feed task per watched pipeline, a bounded queue per viewer.
+* **Preview** peers all live on the uvicorn loop (:mod:`~coral_inference.app.preview.hub`, the
+  hub ``coral run --preview`` uses too, here fed by the slots): one feed task per watched
+  pipeline, a bounded queue per viewer.
 * **Pipeline counters** in ``GET /coral/pipelines`` and ``/metrics`` are read from the slots;
   **series** for charts from the metrics store; **recordings** from the recording directory.
 * **Restore**: pipelines created over HTTP are rows of a SQLite file

@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from coral_inference.app.preview.hub import PreviewHub
 from coral_inference.app.serve.manager import StreamManagerHost
 from coral_inference.app.serve.metrics import SeriesReader
 from coral_inference.app.serve.pipelines import ModelResolver, PipelineService, pipeline_stats
-from coral_inference.app.serve.preview import PreviewHub
 from coral_inference.app.serve.recordings import RecordingIndex
 from coral_inference.app.serve.relay import FrameRelayPatch, SlotReader, slot_path
 from coral_inference.app.serve.security import Guard, HostPolicy
@@ -64,14 +64,8 @@ class ServeApp:
             media_dirs=settings.media_dirs,
             max_pipelines=settings.max_pipelines,
         )
-        self.hub = PreviewHub(
-            lambda pipeline_id: SlotReader(slot_path(self.relay_dir, pipeline_id)),
-            settings.ice_servers,
-            settings.viewer_queue,
-            settings.max_viewers,
-            settings.max_viewers_per_pipeline,
-            settings.viewer_connect_seconds,
-            settings.sdp_limit_bytes,
+        self.hub = PreviewHub.from_settings(
+            lambda pipeline_id: SlotReader(slot_path(self.relay_dir, pipeline_id)), settings
         )
         self.recordings = RecordingIndex(Path(config.get("services.recording.dir")))
         self.series = SeriesReader(config.section("services.metrics"))

@@ -21,22 +21,20 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from coral_inference.app.preview.source import PreviewFrame
 from coral_inference.patches import TESTED_INFERENCE
-from coral_inference.patches.tap import (
-    PIPELINE_CLASS,
-    detection_count,
-    model_time_ms,
-    tap_pipelines,
-)
+from coral_inference.patches.tap import PIPELINE_CLASS, tap_pipelines
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher
 from coral_inference.services.frame_clock import frame_age_ms
+from coral_inference.services.percentiles import percentiles
+from coral_inference.services.predictions import detection_count, model_time_ms
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +110,8 @@ class SlotWriter:
             "frames": self._frames,
             "detections": self._detections,
             "fps": self._fps(),
-            "latency_ms": self._quantiles(self._latencies),
-            "end_to_end_ms": self._quantiles(self._ages),
+            "latency_ms": percentiles(self._latencies),
+            "end_to_end_ms": percentiles(self._ages),
             "predictions": boxes,
             "stats": self._published_stats,
             "pid": os.getpid(),
@@ -125,17 +123,6 @@ class SlotWriter:
         if len(self._times) < 2 or self._times[-1] <= self._times[0]:
             return 0.0
         return round((len(self._times) - 1) / (self._times[-1] - self._times[0]), 2)
-
-    @staticmethod
-    def _quantiles(values: Iterable[float]) -> dict[str, float | None]:
-        """p50 and p95 of ``values`` (None while there are none)."""
-        ordered = sorted(values)
-        if not ordered:
-            return {"p50": None, "p95": None}
-        return {
-            "p50": round(ordered[len(ordered) // 2], 2),
-            "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
-        }
 
     def _write(self, image: np.ndarray, meta: bytes) -> None:
         pixels = image.nbytes
@@ -188,7 +175,8 @@ def _encoded(document: dict[str, Any]) -> bytes:
 
 
 class SlotReader:
-    """The server's side of one pipeline's slot."""
+    """The server's side of one pipeline's slot; the preview's frame source in ``coral
+    serve``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -222,6 +210,16 @@ class SlotReader:
                 continue
             return SlotFrame(sequence, image.reshape(shape), info)
         return None
+
+    def next_frame(self, after: int) -> PreviewFrame | None:
+        """The newest frame above ``after`` for the preview (a
+        :class:`~coral_inference.app.preview.source.FrameSource`)."""
+        frame = self.read(after)
+        if frame is None:
+            return None
+        return PreviewFrame(
+            frame.sequence, frame.image, {"predictions": frame.meta.get("predictions")}
+        )
 
     def meta(self) -> dict[str, Any] | None:
         """The newest frame's JSON document without its pixels (None before any frame)."""

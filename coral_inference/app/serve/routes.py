@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from coral_inference.app.preview.hub import OfferError
 from coral_inference.app.serve.metrics import CONTENT_TYPE, exposition, parse_time
 from coral_inference.app.serve.pipelines import PipelineNotFound, TooManyPipelines
-from coral_inference.app.serve.preview import OfferError
 from coral_inference.app.serve.recordings import RecordingPathError
 from coral_inference.app.serve.security import session_cookie_name, session_value
 from coral_inference.app.serve.settings import ServeError

@@ -3,61 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
-from coral_inference.app.listen import cannot_listen
-from coral_inference.app.serve.settings import ServeError, ServeSettings
+from coral_inference.app.listen import bind, quiet_server, shown_host
+from coral_inference.app.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
 #: inference's HTTP API module (its import warns about pydantic field names).
 INFERENCE_HTTP_API = "inference.core.interfaces.http.http_api"
-
-
-class CannotListen(ServeError):
-    """The address cannot be bound (in use, unknown host, not permitted)."""
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: a free one); CannotListen if it can't."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise CannotListen(cannot_listen(host, port, error.strerror or str(error))) from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as error:
-        sock.close()
-        raise CannotListen(cannot_listen(host, port, error)) from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def quiet_server(config: Any) -> Any:
-    """A uvicorn server that leaves SIGINT/SIGTERM to :func:`serve` (uvicorn's own handling
-    re-raises the signal once it stopped, which would kill the process before the pipelines
-    are stopped and make the exit status the signal's)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Server(config)
 
 
 def announce(settings: ServeSettings, address: str) -> None:
@@ -123,8 +83,7 @@ def serve(config: Any, settings: ServeSettings) -> None:
             else:
                 restoring = None
             host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            announce(settings, f"http://{shown}:{port}/")
+            announce(settings, f"http://{shown_host(host)}:{port}/")
             await server.serve(sockets=[sock])
             if restoring is not None and not restoring.done():
                 restoring.cancel()

@@ -1,11 +1,14 @@
-"""``POST /inference_pipelines/{id}/offer``: live WebRTC preview of any pipeline.
+"""The preview hub: every viewer's WebRTC peer connection, for ``coral serve``
+(``POST /inference_pipelines/{id}/offer``) and ``coral run --preview`` (``POST /offer``).
 
 Every peer connection runs on the HTTP server's own asyncio loop (no thread or loop per offer).
-One :class:`PipelineFeed` task per watched pipeline polls its relay slot, draws the boxes once
-per new frame and hands the image to each viewer's bounded queue; a full queue drops that
-viewer's oldest frame, so a viewer that stops reading only loses its own frames and never
-slows the pipeline (which never waits on the slot) or the other viewers. The feed task ends with
-its last viewer. Peers close when the viewer leaves, the pipeline is deleted, or the server stops.
+One :class:`PipelineFeed` task per watched pipeline polls its
+:class:`~coral_inference.app.preview.source.FrameSource`, draws the boxes once per new frame and
+hands the image to each viewer's bounded queue; a full queue drops that viewer's oldest frame,
+so a viewer that stops reading only loses its own frames and never slows the pipeline (which
+never waits on the source) or the other viewers. The feed task ends with its last viewer. Peers
+close when the viewer leaves, the pipeline is deleted, or the server stops. Offers are limited
+in size, in number (all together and per pipeline), and must connect within a deadline.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ import fractions
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from coral_inference.app.preview import ice_server
-from coral_inference.app.preview_track import placeholder
-from coral_inference.app.serve.relay import SlotReader
-from coral_inference.app.serve.settings import ServeError
-from coral_inference.services.annotation import draw_detections
+from coral_inference.app.preview.ice import ice_server
+from coral_inference.app.preview.images import annotate, placeholder
+from coral_inference.app.preview.source import FrameSource
+
+if TYPE_CHECKING:
+    from coral_inference.app.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +42,13 @@ IDLE_SECONDS = 0.5
 CLOSE_TIMEOUT = 5.0
 
 
-class OfferError(ServeError):
+class OfferError(Exception):
     """The offer cannot be answered: malformed (400), too large (413), too many viewers
     (429)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-class _Boxes:
-    """Relayed boxes (centre x/y, width, height) in the shape ``draw_detections`` reads."""
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        from coral_inference.patches.tap import PredictionBoxes
-
-        boxes = PredictionBoxes({"predictions": rows})
-        self.xyxy, self.confidence = boxes.xyxy, boxes.confidence
-        self.class_id, self.class_name = boxes.class_id, boxes.class_name
-
-    def __len__(self) -> int:
-        return len(self.confidence)
-
-
-def annotate(image: np.ndarray, rows: list[dict[str, Any]]) -> np.ndarray:
-    if image.ndim == 2:
-        import cv2
-
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return draw_detections(image, _Boxes(rows)) if rows else image
 
 
 class ViewerTrack(MediaStreamTrack):
@@ -77,8 +59,6 @@ class ViewerTrack(MediaStreamTrack):
     def __init__(self, pipeline_id: str, queue_size: int) -> None:
         super().__init__()
         self.queue: asyncio.Queue[np.ndarray] = asyncio.Queue(queue_size)
-        self.dropped = 0
-        self.sent = 0
         self._image = placeholder(f"waiting for pipeline {pipeline_id}")
         self._start: float | None = None
         self._pts = -1
@@ -88,7 +68,6 @@ class ViewerTrack(MediaStreamTrack):
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
-                self.dropped += 1
         self.queue.put_nowait(image)
 
     async def recv(self) -> av.VideoFrame:
@@ -103,21 +82,21 @@ class ViewerTrack(MediaStreamTrack):
         self._start = now if self._start is None else self._start
         self._pts = max(self._pts + 1, int((now - self._start) * CLOCK_RATE))
         frame.pts, frame.time_base = self._pts, TIME_BASE
-        self.sent += 1
         return frame
 
 
 class PipelineFeed:
-    """Polls one pipeline's slot and fans each new annotated frame out to its viewers."""
+    """Polls one pipeline's frame source and fans each new annotated frame out to its
+    viewers."""
 
-    def __init__(self, pipeline_id: str, reader: SlotReader) -> None:
+    def __init__(self, pipeline_id: str, source: FrameSource) -> None:
         self.pipeline_id = pipeline_id
-        self.reader = reader
+        self.source = source
         self.viewers: set[ViewerTrack] = set()
         self.task: asyncio.Task[None] | None = None
-        self.frames = 0
 
     def ensure_running(self) -> None:
+        """Start the feed task on the running loop unless it runs."""
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"coral-feed-{self.pipeline_id}"
@@ -126,25 +105,23 @@ class PipelineFeed:
     async def _run(self) -> None:
         sequence = 0
         while self.viewers:
-            frame = self.reader.read(sequence)
+            frame = self.source.next_frame(sequence)
             if frame is None:
                 await asyncio.sleep(POLL_SECONDS)
                 continue
             sequence = frame.sequence
-            image = await asyncio.to_thread(
-                annotate, frame.image, frame.meta.get("predictions") or []
-            )
-            self.frames += 1
+            image = await asyncio.to_thread(annotate, frame)
             for viewer in list(self.viewers):
                 viewer.offer(image)
 
 
 class PreviewHub:
-    """All preview peers of the server, on the loop that calls :meth:`answer`."""
+    """All preview peers of a server, on the loop that calls :meth:`answer`; the frames of
+    pipeline ``P`` come from ``source_of(P)`` (called when its first viewer arrives)."""
 
     def __init__(
         self,
-        reader_of: Callable[[str], SlotReader],
+        source_of: Callable[[str], FrameSource],
         ice_servers: tuple[str, ...] = (),
         queue_size: int = 2,
         max_viewers: int = 16,
@@ -152,7 +129,7 @@ class PreviewHub:
         connect_seconds: float = 30.0,
         sdp_limit: int = 32768,
     ) -> None:
-        self.reader_of = reader_of
+        self.source_of = source_of
         self.ice_servers = [ice_server(url) for url in ice_servers]
         self.queue_size = queue_size
         self.max_viewers = max_viewers
@@ -164,8 +141,24 @@ class PreviewHub:
         self._deadlines: dict[RTCPeerConnection, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
+    @classmethod
+    def from_settings(
+        cls, source_of: Callable[[str], FrameSource], settings: ServeSettings
+    ) -> PreviewHub:
+        """A hub with the viewer limits and ICE servers of ``settings``."""
+        return cls(
+            source_of,
+            settings.ice_servers,
+            settings.viewer_queue,
+            settings.max_viewers,
+            settings.max_viewers_per_pipeline,
+            settings.viewer_connect_seconds,
+            settings.sdp_limit_bytes,
+        )
+
     @property
     def viewers(self) -> int:
+        """Peer connections open (or being opened)."""
         return len(self.peers)
 
     async def answer(self, pipeline_id: str, body: Any) -> dict[str, str]:
@@ -203,13 +196,15 @@ class PreviewHub:
             raise OfferError(f"invalid offer: {error or type(error).__name__}") from None
         feed = self.feeds.get(pipeline_id)
         if feed is None:
-            feed = self.feeds[pipeline_id] = PipelineFeed(pipeline_id, self.reader_of(pipeline_id))
+            feed = self.feeds[pipeline_id] = PipelineFeed(pipeline_id, self.source_of(pipeline_id))
         feed.viewers.add(track)
         feed.ensure_running()
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "connected" and pc in self.peers:
+                log.info("preview viewer of %s connected (%d open)", pipeline_id, len(self.peers))
+            elif pc.connectionState in ("failed", "closed"):
                 await self.close(pc, f"connection {pc.connectionState}")
 
         self._deadlines[pc] = asyncio.get_running_loop().call_later(
@@ -228,6 +223,7 @@ class PreviewHub:
             task.add_done_callback(self._closing.discard)
 
     async def close(self, pc: RTCPeerConnection, reason: str) -> None:
+        """Close one viewer's connection (and its pipeline's feed after its last viewer)."""
         entry = self.peers.pop(pc, None)
         deadline = self._deadlines.pop(pc, None)
         if deadline is not None:
@@ -249,10 +245,12 @@ class PreviewHub:
         log.info("preview viewer of %s left: %s (%d open)", pipeline_id, reason, len(self.peers))
 
     async def close_pipeline(self, pipeline_id: str, reason: str) -> None:
+        """Close every viewer of ``pipeline_id``."""
         peers = [pc for pc, (owner, _) in self.peers.items() if owner == pipeline_id]
         await self._close_many(peers, reason)
 
     async def close_all(self, reason: str = "server stopped") -> None:
+        """Close every viewer."""
         await self._close_many(list(self.peers), reason)
 
     async def _close_many(self, peers: list[RTCPeerConnection], reason: str) -> None:
@@ -261,10 +259,3 @@ class PreviewHub:
                 [asyncio.ensure_future(self.close(pc, reason)) for pc in peers],
                 timeout=CLOSE_TIMEOUT,
             )
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "viewers": len(self.peers),
-            "feeds": {pid: feed.frames for pid, feed in self.feeds.items()},
-            "dropped": sum(track.dropped for _, track in self.peers.values()),
-        }

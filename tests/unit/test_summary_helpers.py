@@ -1,0 +1,28 @@
+"""The shared summary helpers: latency percentiles and recorder totals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coral_inference.services.percentiles import percentiles
+from coral_inference.services.recording.recorder import RecorderStats
+from coral_inference.services.recording.totals import recorder_totals
+
+
+def test_percentiles_nearest_rank_rounded() -> None:
+    assert percentiles([]) == {"p50": None, "p95": None}
+    assert percentiles([3.14159]) == {"p50": 3.14, "p95": 3.14}
+    assert percentiles(float(v) for v in range(100, 0, -1)) == {"p50": 51.0, "p95": 96.0}
+
+
+def test_recorder_totals_add_every_counter() -> None:
+    def stats(written: int, dropped: int, failed: int, pending: int) -> RecorderStats:
+        return RecorderStats(written, dropped, failed, pending, (Path("a.mp4"),), None, None)
+
+    assert recorder_totals([]) == {"frames_written": 0, "dropped": 0, "failed": 0, "pending": 0}
+    assert recorder_totals([stats(10, 1, 2, 3), stats(5, 0, 0, 4)]) == {
+        "frames_written": 15,
+        "dropped": 1,
+        "failed": 2,
+        "pending": 7,
+    }
