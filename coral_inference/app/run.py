@@ -36,7 +36,6 @@ from coral_inference.services.percentiles import percentiles
 from coral_inference.services.predictions import (
     PredictionBoxes,
     frame_timestamp_utc,
-    model_time_ms,
 )
 from coral_inference.services.recording.totals import recorder_totals
 from coral_inference.services.source_health import SourceHealth
@@ -287,8 +286,10 @@ class _Collector:
         max_frames: int | None,
         on_limit: Callable[[], None],
         progress: bool,
+        model_time: Callable[[Any], float | None],
     ) -> None:
         self.summary = summary
+        self.model_time = model_time  # ModelTimes.of: also for results without one (workflows)
         self.file = predictions_file
         self.max_frames = max_frames
         self.on_limit = on_limit
@@ -312,8 +313,8 @@ class _Collector:
             stamp = frame_timestamp_utc(frames)
             age_ms = frame_age_ms(frames)
             summary.ages_ms.append(age_ms)
-            model_ms = model_time_ms(predictions)
-            if model_ms is not None:  # a workflow's result carries none
+            model_ms = self.model_time(predictions)
+            if model_ms is not None:
                 summary.latencies_ms.append(model_ms)
             boxes = PredictionBoxes(predictions)
             summary.detections += len(boxes)
@@ -493,6 +494,7 @@ def _drive(
             request.max_frames,
             lambda: pipeline.terminate(),
             request.progress,
+            context.services.model_times.of,
         )
         if request.workflow is not None:
             from coral_inference.app import run_workflow

@@ -104,6 +104,7 @@ def inference_model_class(
             if context is None:
                 raise RuntimeError(f"model {model_id!r}: call coral_inference.init() first")
             self.runner = open_model(package_path, context)
+            self.model_times = context.services.model_times
             self.class_names = list(self.runner.classes)
             self.batch_size = None
 
@@ -127,6 +128,7 @@ def inference_model_class(
                 found = [d.select(np.isin(d.class_id, wanted)) for d in found]
             responses = detections_to_responses(self.runner, frames, found)
             per_frame = (time.perf_counter() - started) / max(1, len(frames))
+            self.model_times.record(per_frame)
             for response in responses:
                 response.time = per_frame
             return responses

@@ -20,9 +20,8 @@ from coral_inference.services.frame_clock import frame_age_ms
 from coral_inference.services.predictions import (
     detection_count,
     frame_timestamp_utc,
-    model_time_ms,
 )
-from coral_inference.services.runtime_services import MetricsService
+from coral_inference.services.runtime_services import MetricsService, ModelTimes
 
 FPS_SMOOTHING = 0.1
 
@@ -30,11 +29,14 @@ FPS_SMOOTHING = 0.1
 class _FrameMetrics:
     """One pipeline's per-source fps estimate and point builder."""
 
-    def __init__(self, writer: MetricsService, pipeline_id: str, fields: list[str]) -> None:
+    def __init__(
+        self, writer: MetricsService, model_times: ModelTimes, pipeline_id: str, fields: list[str]
+    ) -> None:
         from coral_inference.services.metrics.points import MetricPoint
 
         self.point = MetricPoint
         self.writer = writer
+        self.model_times = model_times
         self.pipeline_id = pipeline_id
         self.fields = fields
         self.previous: dict[Any, tuple[float, float]] = {}
@@ -62,7 +64,7 @@ class _FrameMetrics:
                 fps=fps,
                 detections=detection_count(predictions),
                 fields=extra,
-                latency_ms=model_time_ms(predictions),
+                latency_ms=self.model_times.of(predictions),
             )
         )
 
@@ -78,10 +80,12 @@ class MetricSinkPatch(Patch):
 
     def __init__(self) -> None:
         self.metrics: MetricsService | None = None
+        self.model_times: ModelTimes | None = None
 
     def bind(self, context: PatchContext) -> None:
         assert context.services is not None, "metric_sink needs the runtime's services"
         self.metrics = context.services.metrics
+        self.model_times = context.services.model_times
 
     def settings(self, context: PatchContext) -> object:
         return list(context.config.get("services.metrics.fields") or [])
@@ -90,8 +94,8 @@ class MetricSinkPatch(Patch):
         fields = list(context.config.get("services.metrics.fields") or [])
 
         def make_sink(pipeline_id: str, _: Any) -> _FrameMetrics:
-            assert self.metrics is not None
-            return _FrameMetrics(self.metrics, pipeline_id, fields)
+            assert self.metrics is not None and self.model_times is not None
+            return _FrameMetrics(self.metrics, self.model_times, pipeline_id, fields)
 
         tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coral_inference.services.predictions import model_time_ms
 from coral_inference.services.recording.totals import recorder_totals
 from coral_inference.services.ring import FrameRing
 
@@ -193,10 +194,29 @@ class MetricsService:
             return None if self._summary is None else dict(self._summary)
 
 
+class ModelTimes:
+    """The model's time per frame of this process's latest inference, recorded by coral's own
+    models, for results that do not carry it (a workflow's model step drops inference's
+    ``time``)."""
+
+    def __init__(self) -> None:
+        self._last_ms: float | None = None
+
+    def record(self, seconds: float) -> None:
+        self._last_ms = seconds * 1000
+
+    def of(self, predictions: dict[str, Any] | None) -> float | None:
+        """The model's time for this result in ms: its own ``time``, else the latest recorded
+        here (None when neither exists)."""
+        own = model_time_ms(predictions)
+        return own if own is not None else self._last_ms
+
+
 class RuntimeServices:
     """Everything with state that one runtime's sink patches feed."""
 
     def __init__(self, config: Any) -> None:
+        self.model_times = ModelTimes()
         self.rings = RingRegistry(config.get("services.buffer.size"))
         self.recordings = RecordingLog()
         self.metrics = MetricsService(config.section("services.metrics"))

@@ -280,9 +280,8 @@ def test_coral_run_workflow_reports_the_counts(coral, crossing_video, sample_pac
     assert summary["workflow"]["outputs"]["count_out"] == EXPECTED_OUT
     assert summary["metrics"]["written"] == frames
     assert summary["recordings"], summary
-    # a workflow's result carries no model time: none is reported, not end-to-end under its name
-    assert summary["latency_ms"] == {"p50": None, "p95": None}
-    assert summary["end_to_end_ms"]["p50"] > 0
+    # a workflow's result carries no model time: the model's own record of it is reported
+    assert 0 < summary["latency_ms"]["p50"] <= summary["end_to_end_ms"]["p50"]
 
 
 def test_coral_run_bad_workflow_spec_is_one_clear_error(coral, crossing_video, tmp_path):

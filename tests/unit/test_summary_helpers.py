@@ -26,3 +26,13 @@ def test_recorder_totals_add_every_counter() -> None:
         "failed": 2,
         "pending": 7,
     }
+
+
+def test_model_time_is_the_result_s_own_else_the_latest_recorded() -> None:
+    from coral_inference.services.runtime_services import ModelTimes
+
+    times = ModelTimes()
+    assert times.of({"predictions": []}) is None  # nothing recorded yet, none in the result
+    times.record(0.012)
+    assert times.of({"predictions": []}) == 12.0  # a workflow's result: the model's record
+    assert times.of({"time": 0.02}) == 20.0  # a model's result: its own

@@ -46,7 +46,11 @@ class ServeApp:
         self.relay_dir.mkdir()
         patch_context = PatchContext(context.config, context.inference, context.platform, "serve")
         relay = patch_context.apply(
-            FrameRelayPatch(self.relay_dir, pipeline_stats(context.services))
+            FrameRelayPatch(
+                self.relay_dir,
+                pipeline_stats(context.services),
+                context.services.model_times.of,
+            )
         )
         context.patches[relay.name] = relay
         config = context.config

@@ -67,9 +67,15 @@ def slot_path(directory: Path, pipeline_id: str) -> Path:
 class SlotWriter:
     """The writing side of one pipeline's slot (lives in the pipeline process)."""
 
-    def __init__(self, path: Path, stats: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        stats: Callable[[], dict[str, Any]] | None = None,
+        model_time: Callable[[dict[str, Any] | None], float | None] | None = None,
+    ) -> None:
         self.path = path
         self.stats = stats
+        self.model_time = model_time  # ModelTimes.of: also for results without one (workflows)
         self._map: mmap.mmap | None = None
         self._capacity = 0
         self._sequence = 0
@@ -90,7 +96,7 @@ class SlotWriter:
         now = time.monotonic()
         self._times.append(now)
         self._ages.append(frame_age_ms(frame))
-        model_ms = model_time_ms(predictions)
+        model_ms = self.model_time(predictions) if self.model_time else model_time_ms(predictions)
         if model_ms is not None:
             self._latencies.append(model_ms)
         if self.stats is not None and now - self._last_stats >= STATS_INTERVAL:
@@ -257,10 +263,14 @@ class FrameRelayPatch(Patch):
     targets = (PIPELINE_CLASS,)
 
     def __init__(
-        self, directory: Path, stats: Callable[[str], Callable[[], dict[str, Any]]] | None = None
+        self,
+        directory: Path,
+        stats: Callable[[str], Callable[[], dict[str, Any]]] | None = None,
+        model_time: Callable[[dict[str, Any] | None], float | None] | None = None,
     ) -> None:
         self.directory = directory
         self.stats = stats
+        self.model_time = model_time
         self._close_all: Callable[[], None] | None = None
 
     def settings(self, context: PatchContext) -> object:
@@ -269,7 +279,7 @@ class FrameRelayPatch(Patch):
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
         def make_sink(pipeline_id: str, _: Any) -> SlotWriter:
             stats = self.stats(pipeline_id) if self.stats is not None else None
-            return SlotWriter(slot_path(self.directory, pipeline_id), stats)
+            return SlotWriter(slot_path(self.directory, pipeline_id), stats, self.model_time)
 
         self._close_all = tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
 
