@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
@@ -432,13 +433,17 @@ class StreamManagerGuard:
             self.retire(pipeline_id, managed)
 
     def _sources_ended(self, response: dict, states: tuple[Any, ...] | None = None) -> bool:
-        """Whether every source is in one of ``states`` (default: ended or failed)."""
+        """Whether every source is in one of ``states`` (default: ended or failed). A pipeline
+        with a live source (a stream or camera) never has: while it reconnects, inference's
+        video source passes through ``ENDED`` and ``ERROR`` on each attempt, and upstream's
+        health check took that for the end and terminated the pipeline on a camera outage."""
         app = self.app
         final = set(states or (app.StreamState.ENDED, app.StreamState.ERROR))
         report = response.get(app.REPORT_KEY) or {}
-        seen = {
-            s[app.STATE_KEY] for s in report.get(app.SOURCES_METADATA_KEY, []) if app.STATE_KEY in s
-        }
+        sources = report.get(app.SOURCES_METADATA_KEY, [])
+        if any(not _is_file(source) for source in sources):
+            return False
+        seen = {s[app.STATE_KEY] for s in sources if app.STATE_KEY in s}
         return bool(seen) and seen <= final
 
     def _end(self, pipeline_id: str, managed: Any, response: dict) -> None:
@@ -464,6 +469,16 @@ class StreamManagerGuard:
             log.error("pipeline %s did not terminate: %s", pipeline_id, answer)
             return
         self.retire(pipeline_id, managed, terminate=False)
+
+
+def _is_file(source: dict) -> bool:
+    """Whether a source of a STATUS report is a video file (which ends) rather than a stream or
+    camera (which inference reconnects); a source that never opened is judged by its name."""
+    properties = source.get("source_properties") or {}
+    if "is_file" in properties:
+        return bool(properties["is_file"])
+    reference = source.get("source_reference")
+    return isinstance(reference, str) and os.path.isfile(reference)
 
 
 class StreamManagerPatch(Patch):

@@ -55,17 +55,20 @@ class SourceHealth:
 
     ``gave_up(message)`` is called once, from a timer thread, when a source has sent nothing
     for ``reconnect_timeout`` seconds (``None`` or 0: wait for ever); the caller stops its
-    pipeline there.
+    pipeline there. ``changed()`` is called when a source goes away or comes back (to publish
+    the state while no frames come).
     """
 
     def __init__(
         self,
         reconnect_timeout: float | None,
-        gave_up: Callable[[str], None],
+        gave_up: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        changed: Callable[[], None] | None = None,
     ) -> None:
         self.reconnect_timeout = reconnect_timeout or None
         self._gave_up = gave_up
+        self.changed = changed  #: settable once the publisher exists
         self._clock = clock
         self._sources: dict[Any, _Source] = {}
         self._timers: dict[Any, threading.Timer] = {}
@@ -138,6 +141,8 @@ class SourceHealth:
                 self._timers[source_id] = timer
                 timer.start()
         log.warning("source %s lost: reconnecting", source_id)
+        if self.changed is not None:
+            self.changed()
 
     def _came_back(self, source_id: Any) -> None:
         now = self._clock()
@@ -155,6 +160,8 @@ class SourceHealth:
         if timer is not None:
             timer.cancel()
         log.warning("source %s back after %.1f s", source_id, away)
+        if self.changed is not None:
+            self.changed()
 
     def _give_up(self, source_id: Any) -> None:
         with self._lock:
@@ -165,4 +172,13 @@ class SourceHealth:
                 "come back (sources.reconnect_timeout_s)"
             )
         log.error("%s: stopping", self.given_up)
-        self._gave_up(self.given_up)
+        if self._gave_up is not None:
+            self._gave_up(self.given_up)
+
+
+def watch_pipeline(pipeline: Any, health: SourceHealth) -> None:
+    """Feed ``health`` the status events of an ``inference`` pipeline (the handler list it
+    shares with its video sources; a pipeline without one is left alone)."""
+    handlers = getattr(pipeline, "_status_update_handlers", None)
+    if isinstance(handlers, list):
+        handlers.append(health.on_status)

@@ -182,6 +182,18 @@ def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers
         per_pipeline(lambda p: 1 if p["status"] == "running" else 0),
     )
     out.family(
+        "coral_source_up",
+        "gauge",
+        "1 while the pipeline's source delivers (0 during an outage)",
+        per_pipeline(lambda p: None if not p["source_health"] else int(p["source_health"]["up"])),
+    )
+    out.family(
+        "coral_source_reconnects",
+        "counter",
+        "times the pipeline's source came back after an outage",
+        per_pipeline(lambda p: p["source_health"].get("reconnects")),
+    )
+    out.family(
         "coral_pipeline_frames", "counter", "frames processed", per_pipeline(lambda p: p["frames"])
     )
     out.family(

@@ -317,6 +317,7 @@ class PipelineService:
             "latency_ms": _p50_p95(meta, "latency_ms"),
             "end_to_end_ms": _p50_p95(meta, "end_to_end_ms"),
             "detections": meta.get("detections", 0),
+            "source_health": meta.get("source") or {},
             "recording": stats.get("recording", {}),
             "metrics": stats.get("metrics", {}),
         }

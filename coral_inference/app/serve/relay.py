@@ -19,6 +19,7 @@ import logging
 import mmap
 import os
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from coral_inference.runtime.patching import Patch, PatchContext, Patcher
 from coral_inference.services.frame_clock import frame_age_ms
 from coral_inference.services.percentiles import percentiles
 from coral_inference.services.predictions import detection_count, model_time_ms
+from coral_inference.services.source_health import SourceHealth, watch_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,13 @@ class SlotWriter:
         path: Path,
         stats: Callable[[], dict[str, Any]] | None = None,
         model_time: Callable[[dict[str, Any] | None], float | None] | None = None,
+        source: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self.stats = stats
         self.model_time = model_time  # ModelTimes.of: also for results without one (workflows)
+        self.source = source  # SourceHealth.summary: reconnects, outage seconds, up
+        self._lock = threading.Lock()  # frames and source changes publish from two threads
         self._map: mmap.mmap | None = None
         self._capacity = 0
         self._sequence = 0
@@ -122,8 +127,21 @@ class SlotWriter:
             "stats": self._published_stats,
             "pid": os.getpid(),
         }
-        self._last = (image, document)
-        self._write(image, _encoded(document))
+        with self._lock:
+            self._last = (image, document)
+            self._write(image, self._encoded(document))
+
+    def source_changed(self) -> None:
+        """A source went away or came back: publish the last frame again with its state (no
+        new frame comes during an outage)."""
+        with self._lock:
+            if self._last is not None and self._map is not None:
+                self._write(self._last[0], self._encoded(self._last[1]))
+
+    def _encoded(self, document: dict[str, Any]) -> bytes:
+        if self.source is not None:
+            document = {**document, "source": self.source()}
+        return _encoded(document)
 
     def _fps(self) -> float:
         if len(self._times) < 2 or self._times[-1] <= self._times[0]:
@@ -167,9 +185,13 @@ class SlotWriter:
         """The pipeline ended: publish the final counters with its last frame (the recorder
         and metric sinks closed before: their taps are inside this one's), flag the slot (that
         frame stays readable) and let go."""
-        if self._last is not None and self.stats is not None:
-            image, document = self._last
-            self._write(image, _encoded({**document, "stats": self.stats()}))
+        with self._lock:
+            if self._last is not None and self.stats is not None:
+                image, document = self._last
+                self._write(image, self._encoded({**document, "stats": self.stats()}))
+            self._finish()
+
+    def _finish(self) -> None:
         if self._map is not None:
             struct.pack_into("<I", self._map, 4, ENDED)
             self._map.close()
@@ -277,9 +299,16 @@ class FrameRelayPatch(Patch):
         return str(self.directory)
 
     def install(self, patcher: Patcher, targets: dict, context: PatchContext) -> None:
-        def make_sink(pipeline_id: str, _: Any) -> SlotWriter:
+        def make_sink(pipeline_id: str, pipeline: Any) -> SlotWriter:
             stats = self.stats(pipeline_id) if self.stats is not None else None
-            return SlotWriter(slot_path(self.directory, pipeline_id), stats, self.model_time)
+            # a server keeps reconnecting for ever: the outages are counted, never given up on
+            health = SourceHealth(None)
+            writer = SlotWriter(
+                slot_path(self.directory, pipeline_id), stats, self.model_time, health.summary
+            )
+            health.changed = writer.source_changed
+            watch_pipeline(pipeline, health)
+            return writer
 
         self._close_all = tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
 
