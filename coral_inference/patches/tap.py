@@ -66,6 +66,8 @@ class _GuardedSink:
         self.label = label
         self.sink = sink
         self.failures = 0
+        self._closing = threading.Lock()
+        self._closed = False
 
     def on_frame(self, predictions: Any, frame: Any) -> None:
         try:
@@ -76,12 +78,19 @@ class _GuardedSink:
                 log.exception("%s sink failed (further failures are not logged)", self.label)
 
     def close(self) -> None:
-        try:
-            self.sink.close()
-        except Exception:  # noqa: BLE001 - closing one sink must not stop the others
-            log.exception("%s sink failed to close", self.label)
-        if self.failures > 1:
-            log.warning("%s sink failed on %d frames", self.label, self.failures)
+        """Close the sink once; a second caller (the pipeline's ``join`` in one thread, the
+        runtime's shutdown or a signal handler in another) returns only once it is closed, so
+        a sink tapped outside this one never publishes before this one finished."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self.sink.close()
+            except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+                log.exception("%s sink failed to close", self.label)
+            if self.failures > 1:
+                log.warning("%s sink failed on %d frames", self.label, self.failures)
 
 
 class _Tap:
@@ -94,16 +103,19 @@ class _Tap:
 
     def close(self, pipeline: Any) -> None:
         with self.lock:
-            sink = self.open.pop(pipeline, None)
+            sink = self.open.get(pipeline)
         if sink is not None:
-            sink.close()
+            sink.close()  # waits while another thread closes it
+            with self.lock:
+                self.open.pop(pipeline, None)
 
     def close_all(self) -> None:
         with self.lock:
-            sinks = list(self.open.values())
-            self.open.clear()
-        for sink in sinks:
+            sinks = list(self.open.items())
+        for pipeline, sink in sinks:
             sink.close()
+            with self.lock:
+                self.open.pop(pipeline, None)
 
 
 def as_serialised(predictions: Any) -> Any:

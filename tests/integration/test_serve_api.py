@@ -78,7 +78,7 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     # an ended pipeline shows its final counters (published once its sinks closed): every
     # frame recorded (or counted as dropped) and every metric point written or pending
     recording, metrics = ended["recording"], ended["metrics"]
-    assert recording["pending"] == 0 and recording["failed"] == 0, ended
+    assert recording["pending"] == 0 and recording["failed"] == 0, (recording, server.log())
     assert recording["frames_written"] + recording["dropped"] == 120, ended
     assert recording["failed"] == 0
     assert metrics["written"] + metrics["pending"] + metrics["dropped"] == 120, ended

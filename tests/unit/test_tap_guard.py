@@ -4,6 +4,7 @@ state lives with the sink: no module-level set of names grows with every pipelin
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -60,4 +61,57 @@ def test_failing_sink_is_logged_once_per_pipeline(
         ]
     finally:
         close_all()
+        patcher.undo()
+
+
+class Recorder:
+    """A sink whose close waits for the test (a recorder finishing its last segment)."""
+
+    def __init__(self, release: threading.Event, order: list[str]) -> None:
+        self.release, self.order, self.closing = release, order, threading.Event()
+
+    def on_frame(self, predictions: Any, frame: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closing.set()
+        assert self.release.wait(60)
+        self.order.append("recorder closed")
+
+
+class Publisher:
+    """A sink tapped outside the recorder that publishes the recorder's final counters."""
+
+    def __init__(self, order: list[str]) -> None:
+        self.order = order
+
+    def on_frame(self, predictions: Any, frame: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        self.order.append("published")
+
+
+def test_an_outer_sink_closes_after_an_inner_one_another_thread_is_closing() -> None:
+    """The runtime's shutdown closes the recorder in one thread while the pipeline's join runs
+    in another: the join must wait for that close, not skip the recorder and publish early."""
+    release, order = threading.Event(), []
+    recorder = Recorder(release, order)
+    patcher = Patcher("test")
+    close_recorders = tap_pipelines(patcher, Pipeline, "recorder", lambda _id, _p: recorder)
+    close_publishers = tap_pipelines(patcher, Pipeline, "publisher", lambda *_: Publisher(order))
+    try:
+        pipeline = Pipeline()
+        shutdown = threading.Thread(target=close_recorders)
+        shutdown.start()
+        assert recorder.closing.wait(60)
+        joined = threading.Thread(target=pipeline.join)
+        joined.start()
+        release.set()
+        joined.join(60)
+        shutdown.join(60)
+        assert order == ["recorder closed", "published"]
+    finally:
+        release.set()
+        close_publishers()
         patcher.undo()
