@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coral_inference.testing.processes import stop_process
+
 LOOPBACK = "127.0.0.1"
 
 # Proxy-free opener: requests to 127.0.0.1 must never be routed through an HTTP proxy.
@@ -306,13 +308,8 @@ class InfluxDBServer:
         return url
 
     def _terminate(self, timeout: float = 10.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        if self.process is not None:
+            stop_process(self.process, timeout)
 
     def __enter__(self) -> InfluxDBServer:
         return self.start()

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from coral_inference.testing.influxdb import free_port
+from coral_inference.testing.processes import stop_process
 
 SERVER = Path(__file__).with_name("rtsp_camera_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -73,12 +74,7 @@ class RTSPCamera:
         """Stop serving: open connections drop, as when a camera loses power."""
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        stop_process(self.process, timeout)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.process = None
