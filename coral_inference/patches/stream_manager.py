@@ -78,6 +78,8 @@ REPLACED = (
     "join_inference_pipeline",
     "execute_termination",
 )
+#: Where a start takes its pipeline process (warm, or spawned): wrapped to mark it starting.
+CLAIM = "get_or_spawn_pipeline_process"
 #: The manager module's names the replacements use.
 USED = (
     "PROCESSES_TABLE",
@@ -219,8 +221,30 @@ class StreamManagerGuard:
                 return original(handler, *args, **kwargs)
             finally:
                 self._starting.active = False
+                claimed = getattr(self._starting, "claimed", None)
+                self._starting.claimed = None
+                if claimed is not None:
+                    with self._lock:
+                        self._awaiting_start.discard(claimed)
 
         return start
+
+    def claiming(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap ``get_or_spawn_pipeline_process``: a process taken for a start counts as
+        starting from that moment, not only once the handler waits for its answer, so the
+        health check cannot catch it in between (it did, under load: a check timed out on a
+        pipeline that was still being built and spent its whole failure budget)."""
+
+        @functools.wraps(original)
+        def claim(*args: Any, **kwargs: Any) -> Any:
+            managed = original(*args, **kwargs)
+            if getattr(self._starting, "active", False):
+                with self._lock:
+                    self._awaiting_start.add(id(managed.responses_queue))
+                self._starting.claimed = id(managed.responses_queue)
+            return managed
+
+        return claim
 
     def error(self, message: str, error_type: Any = None) -> dict:
         """An upstream-shaped failure response (``operation_error`` unless told)."""
@@ -488,7 +512,7 @@ class StreamManagerPatch(Patch):
         "grace period in the stream manager"
     )
     inference = TESTED_INFERENCE
-    targets = (APP, HANDLER, MANAGER, *(f"{APP}:{name}" for name in REPLACED + USED))
+    targets = (APP, HANDLER, MANAGER, *(f"{APP}:{name}" for name in (*REPLACED, CLAIM, *USED)))
 
     def __init__(self) -> None:
         self._guard: StreamManagerGuard | None = None
@@ -501,6 +525,7 @@ class StreamManagerPatch(Patch):
         self._guard = StreamManagerGuard(app, Limits.from_config(context.config.section(SECTION)))
         for name in REPLACED:
             patcher.replace(app, name, getattr(self._guard, name))
+        patcher.wrap(app, CLAIM, self._guard.claiming)
         for name in STARTERS:
             patcher.wrap(targets[HANDLER], name, self._guard.starting)
         for name in STARTERS:
