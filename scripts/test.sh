@@ -37,5 +37,11 @@ if [ $# -gt 0 ]; then
 fi
 # Create every env at once (their downloads overlap: torch for inference18 and rknn is ~6 GB
 # each), then run the tests one env after another, so that no two suites share the CPUs.
-"$venv/bin/tox" run-parallel --notest --parallel all --parallel-no-spinner
+# An env whose install fails (a dropped download, a full disk) is retried once, alone, so that its
+# own error is the last thing printed; the free space is printed first.
+if ! "$venv/bin/tox" run-parallel --notest --parallel all --parallel-no-spinner; then
+  echo "!! creating the tox envs failed; free space, then a second try one env at a time:" >&2
+  df -h . "${TMPDIR:-/tmp}" "${PIP_CACHE_DIR:-$HOME/.cache}" >&2 || true
+  "$venv/bin/tox" run --notest
+fi
 exec "$venv/bin/tox" run

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,12 @@ from typing import Any
 
 @contextlib.contextmanager
 def chromium(url: str, profile: Path) -> Iterator[subprocess.Popen]:
-    """A headless Chromium on ``url`` with its profile in ``profile``; killed after."""
+    """A headless Chromium on ``url`` with its profile in ``profile``; killed after.
+
+    Its scratch directories (``org.chromium.Chromium.*``, which hold its singleton socket: the
+    path must stay short) go in a temporary directory removed after, not left in /tmp.
+    """
+    scratch = tempfile.mkdtemp(prefix="chromium-")
     browser = subprocess.Popen(
         [
             "chromium",
@@ -36,6 +43,7 @@ def chromium(url: str, profile: Path) -> Iterator[subprocess.Popen]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": scratch},
         start_new_session=True,
     )
     try:
@@ -47,6 +55,7 @@ def chromium(url: str, profile: Path) -> Iterator[subprocess.Popen]:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(browser.pid, signal.SIGKILL)
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def devtools(profile: Path, timeout: float) -> Any:
