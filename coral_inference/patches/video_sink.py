@@ -67,6 +67,7 @@ class _PipelineRecorder:
             fps=float(fps),
             segment_seconds=self.settings["segment_seconds"],
             queue_size=self.settings["queue_size"],
+            track=self.settings["track"],
             codec=self.settings["codec"],
             retention=self.retention,
         )

@@ -187,6 +187,9 @@ CORE = Section(
                             "str", "auto", "video codec", choices=("auto", "h264", "mp4v")
                         ),
                         "queue_size": Option("int", 64, "frames waiting for the writer", minimum=1),
+                        "track": Option(
+                            "bool", True, "SEGMENT.jsonl beside each segment: its detections"
+                        ),
                     },
                 ),
                 "metrics": Section(

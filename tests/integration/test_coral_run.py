@@ -3,10 +3,14 @@
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 from unittest.mock import ANY
 
+import numpy as np
 import pytest
 from face_video import iou, make_face_video
+
+from coral_inference.services.recording.track import read_track, track_path
 
 pytestmark = pytest.mark.integration
 ONLY = "onnx,local_models,buffer_sink,video_sink,metric_sink"
@@ -108,6 +112,17 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
         "pending": 0,
     }
     assert summary["metrics"]["written"] == summary["frames"]
+
+    # Beside each segment its detections track: one line per frame, the boxes of the saved
+    # predictions (source pixels) at the frame's time in the video.
+    track = [
+        row for segment in summary["recordings"] for row in read_track(track_path(Path(segment)))
+    ]
+    assert [row["frame_id"] for row in track] == [line["frame_id"] for line in lines]
+    for row, line in zip(track, lines, strict=True):
+        saved = [[d["x1"], d["y1"], d["x2"], d["y2"]] for d in line["detections"]]
+        tracked = [d["xyxy"] for d in row["detections"]]
+        assert np.allclose(tracked, saved, atol=0.06) if saved else tracked == [], (row, line)
     with sqlite3.connect(out / "metrics.db") as db:
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT frame_id) FROM frames").fetchone()
     assert rows == (summary["frames"], summary["frames"])

@@ -107,6 +107,11 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert status == 206, headers
     assert part == whole[100:200]
     assert headers["content-range"] == f"bytes 100-199/{first['size']}"
+    # each segment's detections track, one JSON line per frame
+    status, headers, track = server.request("GET", first["track"])
+    assert status == 200 and headers["content-type"] == "application/x-ndjson", headers
+    rows = [json.loads(line) for line in track.decode().splitlines()]
+    assert len(rows) == first["frames"] and rows[0]["t"] == 0.0
 
     # metrics series from the SQLite store
     status, series = server.json("GET", f"/coral/metrics/{pipeline_id}")

@@ -24,6 +24,7 @@ from coral_inference.services.annotation import DetectionsLike, draw_detections
 from coral_inference.services.background import run_in_background_priority
 from coral_inference.services.recording.retention import RetentionPolicy
 from coral_inference.services.recording.segment_names import partial_path, segment_filename
+from coral_inference.services.recording.track import DetectionTrack, detection_rows, track_path
 from coral_inference.services.recording.video_writers import (
     VideoWriter,
     open_video_writer,
@@ -67,8 +68,16 @@ class _Item(NamedTuple):
 class _Segment:
     """The segment being written and what rotation and accounting need to know about it."""
 
-    def __init__(self, writer: VideoWriter, path: Path, start: datetime, shape: tuple[int, ...]):
+    def __init__(
+        self,
+        writer: VideoWriter,
+        track: DetectionTrack | None,
+        path: Path,
+        start: datetime,
+        shape: tuple[int, ...],
+    ):
         self.writer = writer
+        self.track = track
         self.path = path
         self.partial = partial_path(path)
         self.start = start
@@ -86,7 +95,8 @@ class SegmentedRecorder:
     Segments are named by the UTC time of their first frame and hold ``segment_seconds`` of
     frame time each; a change of frame size also starts a new one. After each segment closes,
     ``retention`` (by default the size/age limits applied to ``directory``) deletes the oldest
-    closed segments. Disk failures are logged once per outage, counted in ``stats.failed``,
+    closed segments. With ``track`` each segment gets a detections track beside it (see
+    :mod:`.track`). Disk failures are logged once per outage, counted in ``stats.failed``,
     and retried every ``retry_seconds``.
     """
 
@@ -101,6 +111,7 @@ class SegmentedRecorder:
         queue_size: int = 64,
         codec: str = "auto",
         annotate: bool = True,
+        track: bool = True,
         retention: RetentionPolicy | None = None,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -116,6 +127,7 @@ class SegmentedRecorder:
         self.fps = fps
         self.segment_seconds = segment_seconds
         self.annotate = annotate
+        self.track = track
         self.retry_seconds = retry_seconds
         if retention is None:
             retention = RetentionPolicy(
@@ -262,8 +274,11 @@ class SegmentedRecorder:
                 self._count_failed()
                 return
         image = self._annotated(frame, item.detections)
+        seconds = (frame_time - segment.start).total_seconds()
         try:
-            segment.writer.write(image, (frame_time - segment.start).total_seconds())
+            segment.writer.write(image, seconds)
+            if segment.track is not None:
+                segment.track.append(seconds, frame_time, item.frame_id, self._rows(item))
             self._check_still_on_disk(segment)
         except Exception as exc:
             self._abort_segment(exc)
@@ -310,6 +325,17 @@ class SegmentedRecorder:
             )
             return frame
 
+    def _rows(self, item: _Item) -> list[dict[str, object]]:
+        try:
+            return detection_rows(item.detections)
+        except Exception as exc:  # malformed detections: the frame's line holds none
+            self._warn_once(
+                "track",
+                f"Recorder for {self.directory} cannot write detections to the track "
+                f"({exc!r}); their lines hold none",
+            )
+            return []
+
     def _frame_time(self, timestamp: datetime | None) -> datetime:
         if timestamp is not None:
             frame_time = timestamp.astimezone(timezone.utc)
@@ -335,8 +361,17 @@ class SegmentedRecorder:
         except Exception as exc:
             self._record_failure(path, exc)
             return None
+        track = None
+        if self.track:
+            try:
+                track = DetectionTrack(track_path(partial_path(path)))
+            except OSError as exc:
+                _close_quietly(writer)
+                partial_path(path).unlink(missing_ok=True)
+                self._record_failure(path, exc)
+                return None
         self._sequence = sequence
-        self._segment = _Segment(writer, path, start, frame.shape)
+        self._segment = _Segment(writer, track, path, start, frame.shape)
         return self._segment
 
     def _close_idle_segment(self) -> None:
@@ -358,6 +393,9 @@ class SegmentedRecorder:
         assert segment is not None
         try:
             segment.writer.close()
+            if segment.track is not None:
+                segment.track.close()
+                segment.track.path.replace(track_path(segment.path))
             segment.partial.replace(segment.path)
         except Exception as exc:
             self._abort_segment(exc)
@@ -377,14 +415,14 @@ class SegmentedRecorder:
         segment = self._segment
         assert segment is not None
         self._segment = None
-        try:
-            segment.writer.close()
-        except Exception:
-            pass  # the file is discarded anyway
-        try:
-            segment.partial.unlink(missing_ok=True)
-        except OSError:
-            pass  # e.g. the directory is gone
+        _close_quietly(segment.writer)
+        if segment.track is not None:
+            _close_quietly(segment.track)
+        for path in (segment.partial, track_path(segment.partial), track_path(segment.path)):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # e.g. the directory is gone
         with self._lock:
             self._frames_written -= segment.frames
             self._failed += segment.frames
@@ -429,3 +467,11 @@ class SegmentedRecorder:
         if key not in self._warned:
             self._warned.add(key)
             logger.warning(message)
+
+
+def _close_quietly(closable: VideoWriter | DetectionTrack) -> None:
+    """Close a file that is being discarded anyway."""
+    try:
+        closable.close()
+    except Exception:  # noqa: BLE001 - the file is discarded
+        pass
