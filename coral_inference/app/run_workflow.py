@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coral_inference.app.run import RunError
+from coral_inference.app.run import RunError, sequential_sink_mode
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -59,7 +59,7 @@ class LastOutputs:
 
 
 def init_pipeline(
-    video_reference: str | int,
+    video_reference: str | int | list[str | int],
     spec: dict[str, Any],
     model_id: str,
     on_prediction: Callable[[Any, Any], Any],
@@ -78,4 +78,5 @@ def init_pipeline(
         on_prediction=on_prediction,
         serialize_results=True,
         status_update_handlers=status_update_handlers,
+        sink_mode=sequential_sink_mode(),
     )

@@ -132,6 +132,40 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
         assert summary["latency_ms"][q] <= summary["end_to_end_ms"][q], summary
 
 
+def test_several_sources_run_in_one_pipeline_each_recorded_on_its_own(
+    coral, tmp_path, sample_package
+):
+    """Two cameras (here two files of different sizes) multiplexed into one pipeline: every
+    frame of each is counted, recorded in its own folder with its track, and summarised."""
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    truth = {
+        0: make_face_video(first, (320, 240), frames=30),
+        1: make_face_video(second, (640, 360), frames=45),
+    }
+    out = tmp_path / "out"
+    result = coral(
+        *run_args(sample_package, first, out, "--source", str(second), "--json"),
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 75
+    assert summary["source"]["url"] == [str(first), str(second)]
+    assert [(s["url"], s["frames"], s["up"]) for s in summary["sources"]] == [
+        (str(first), 30, True),
+        (str(second), 45, True),
+    ]
+    assert sum(s["detections"] for s in summary["sources"]) == summary["detections"]
+    for source_id, frames in truth.items():
+        folder = out / "recordings" / "coral-run" / str(source_id)
+        segments = sorted(p for p in summary["recordings"] if Path(p).parent == folder)
+        assert sum(count_frames(p) for p in segments) == len(frames), (folder, summary)
+        track = [row for p in segments for row in read_track(track_path(Path(p)))]
+        assert len(track) == len(frames)
+        faces = sum(bool(row["detections"]) for row in track)
+        assert faces >= 0.9 * sum(bool(boxes) for boxes in frames), (source_id, faces)
+
+
 def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_path, sample_package):
     video = tmp_path / "faces.mp4"
     make_face_video(video, (320, 240), frames=60)
