@@ -8,6 +8,7 @@ aggregates; images and ``predictions`` left out) go into the summary's ``workflo
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Callable
@@ -71,6 +72,14 @@ def init_pipeline(
 
     declared = {i.get("name") for i in spec.get("inputs", []) if isinstance(i, dict)}
     parameters = {"model_id": model_id} if model_id and "model_id" in declared else {}
+    options: dict[str, Any] = {}
+    if "sink_mode" in inspect.signature(InferencePipeline.init_with_workflow).parameters:
+        options["sink_mode"] = sequential_sink_mode()
+    elif isinstance(video_reference, list):  # inference 0.54 would hand the sinks batches
+        raise RunError(
+            "--workflow with several --source needs inference 1.x (this inference's workflow "
+            "pipelines take no sink_mode): run one source per coral run, or upgrade inference"
+        )
     return InferencePipeline.init_with_workflow(
         video_reference=video_reference,
         workflow_specification=spec,
@@ -78,5 +87,5 @@ def init_pipeline(
         on_prediction=on_prediction,
         serialize_results=True,
         status_update_handlers=status_update_handlers,
-        sink_mode=sequential_sink_mode(),
+        **options,
     )
