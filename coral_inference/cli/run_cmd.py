@@ -177,6 +177,11 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
             f"recording: {recording['dropped']} frames dropped (writer behind), "
             f"{recording['failed']} failed (disk errors)"
         )
+    if recording.get("discarded"):
+        click.echo(
+            f"recording: {recording['discarded']} frames in segments without a detection "
+            "deleted (services.recording.retain: detections)"
+        )
     if summary["metrics"]:
         metrics = summary["metrics"]
         click.echo(

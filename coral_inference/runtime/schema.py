@@ -190,6 +190,18 @@ CORE = Section(
                         "track": Option(
                             "bool", True, "SEGMENT.jsonl beside each segment: its detections"
                         ),
+                        "retain": Option(
+                            "str",
+                            "all",
+                            "detections: keep only segments with a detection near them",
+                            choices=("all", "detections"),
+                        ),
+                        "pre_seconds": Option(
+                            "float", 5.0, "retain: detections: kept before an event", minimum=0
+                        ),
+                        "post_seconds": Option(
+                            "float", 5.0, "retain: detections: kept after an event", minimum=0
+                        ),
                     },
                 ),
                 "metrics": Section(

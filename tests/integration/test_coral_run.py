@@ -110,6 +110,7 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
         "dropped": 0,
         "failed": 0,
         "pending": 0,
+        "discarded": 0,
     }
     assert summary["metrics"]["written"] == summary["frames"]
 
@@ -164,6 +165,34 @@ def test_several_sources_run_in_one_pipeline_each_recorded_on_its_own(
         assert len(track) == len(frames)
         faces = sum(bool(row["detections"]) for row in track)
         assert faces >= 0.9 * sum(bool(boxes) for boxes in frames), (source_id, faces)
+
+
+def test_retain_detections_deletes_footage_without_events_and_that_is_no_loss(
+    coral, tmp_path, sample_package
+):
+    import cv2
+
+    video = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 20, (320, 240))
+    rng = np.random.default_rng(3)
+    for _ in range(40):  # texture, no face
+        writer.write(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    result = coral(
+        *run_args(sample_package, video, out, "--json"),
+        "--set",
+        "services.recording.retain=detections",
+        "--set",
+        "services.recording.segment_seconds=1",
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["detections"] == 0 and summary["frames"] == 40
+    assert summary["recordings"] == [] and summary["lost"] == {}
+    assert summary["recording"]["discarded"] == 40 and summary["recording"]["frames_written"] == 0
+    assert not list((out / "recordings").rglob("*.mp4"))
 
 
 def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_path, sample_package):

@@ -112,3 +112,41 @@ def test_retention_deletes_a_track_with_its_segment_and_counts_its_size(tmp_path
     policy = RetentionPolicy(tmp_path, max_total_bytes=1500, max_age_seconds=3600)
     assert policy.enforce() == [old]  # 2000 bytes with the tracks: the oldest pair goes
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([new.name, track_path(new).name])
+
+
+def faces_at(tmp_path: Path, seconds_with_faces: set[int], **options: object) -> SegmentedRecorder:
+    """Ten one-second segments at 10 fps; frames of the listed seconds hold a detection."""
+    recorder = SegmentedRecorder(
+        tmp_path, fps=10, segment_seconds=1, queue_size=200, retain="detections", **options
+    )
+    for index in range(100):
+        stamp = START + timedelta(seconds=index / 10)
+        detections = Boxes(index) if index // 10 in seconds_with_faces else None
+        recorder.submit(frame(index), detections, timestamp=stamp, frame_id=index + 1)
+    recorder.close()
+    return recorder
+
+
+def seconds_kept(recorder: SegmentedRecorder) -> list[int]:
+    return [int(path.name[13:15]) - 1 for path in recorder.stats.segments]
+
+
+def test_retain_detections_keeps_the_segments_around_events(tmp_path: Path) -> None:
+    recorder = faces_at(tmp_path, {3, 7}, pre_seconds=0.5, post_seconds=0.5)
+    # the event seconds, the second before each (its end is 0.1 s before the event) and the
+    # one after (it starts 0.1 s after the event's last frame)
+    assert seconds_kept(recorder) == [2, 3, 4, 6, 7, 8]
+    stats = recorder.stats
+    assert (stats.frames_written, stats.discarded, stats.pending) == (60, 40, 0)
+    on_disk = sorted(p.name for p in tmp_path.iterdir())
+    assert on_disk == sorted(
+        [p.name for p in stats.segments] + [track_path(p).name for p in stats.segments]
+    )
+
+
+def test_retain_detections_with_no_margins_and_no_events(tmp_path: Path) -> None:
+    recorder = faces_at(tmp_path / "a", {5}, pre_seconds=0, post_seconds=0)
+    assert seconds_kept(recorder) == [5]
+    recorder = faces_at(tmp_path / "b", set())
+    assert recorder.stats.segments == () and recorder.stats.discarded == 100
+    assert not list((tmp_path / "b").iterdir())

@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -43,19 +44,30 @@ _DROP_REPORT_SECONDS = 60.0
 class RecorderStats:
     """A snapshot of a recorder's counters.
 
-    At any time ``frames_written + dropped + failed + pending`` equals the number of frames
-    submitted; ``pending`` (queued, not yet written) is 0 once :meth:`SegmentedRecorder.close`
-    returned True. Frames of a segment lost to a write error move from ``frames_written`` to
-    ``failed``.
+    At any time ``frames_written + dropped + failed + pending + discarded`` equals the number
+    of frames submitted; ``pending`` (queued, not yet written) is 0 once
+    :meth:`SegmentedRecorder.close` returned True. Frames of a segment lost to a write error
+    move from ``frames_written`` to ``failed``; those of a segment deleted because it held no
+    detection (``retain="detections"``) to ``discarded``.
     """
 
     frames_written: int
     dropped: int
     failed: int
     pending: int
+    discarded: int
     segments: tuple[Path, ...]
     last_error: str | None
     last_frame_id: int | None
+
+
+class _Closed(NamedTuple):
+    """A closed segment waiting for the decision of detections-only retention."""
+
+    path: Path
+    start: datetime
+    end: datetime
+    frames: int
 
 
 class _Item(NamedTuple):
@@ -83,6 +95,7 @@ class _Segment:
         self.start = start
         self.shape = shape
         self.frames = 0
+        self.end = start  # the time of its last frame
         self.checked_at = self.written_at = time.monotonic()
 
 
@@ -96,8 +109,12 @@ class SegmentedRecorder:
     frame time each; a change of frame size also starts a new one. After each segment closes,
     ``retention`` (by default the size/age limits applied to ``directory``) deletes the oldest
     closed segments. With ``track`` each segment gets a detections track beside it (see
-    :mod:`.track`). Disk failures are logged once per outage, counted in ``stats.failed``,
-    and retried every ``retry_seconds``.
+    :mod:`.track`). With ``retain="detections"`` a closed segment is kept only when a frame
+    with a detection lies between ``post_seconds`` before its start and ``pre_seconds`` after
+    its end (footage leading up to and following each event); the others are deleted once the
+    frames ``pre_seconds`` past their end were seen (or at close), their frames counted in
+    ``stats.discarded``. Disk failures are logged once per outage, counted in
+    ``stats.failed``, and retried every ``retry_seconds``.
     """
 
     def __init__(
@@ -112,6 +129,9 @@ class SegmentedRecorder:
         codec: str = "auto",
         annotate: bool = True,
         track: bool = True,
+        retain: str = "all",
+        pre_seconds: float = 5.0,
+        post_seconds: float = 5.0,
         retention: RetentionPolicy | None = None,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -123,11 +143,16 @@ class SegmentedRecorder:
         """
         if fps <= 0 or segment_seconds <= 0 or queue_size <= 0 or retry_seconds <= 0:
             raise ValueError("fps, segment_seconds, queue_size and retry_seconds must be positive")
+        if retain not in ("all", "detections") or pre_seconds < 0 or post_seconds < 0:
+            raise ValueError("retain is 'all' or 'detections'; pre/post_seconds are >= 0")
         self.directory = Path(directory)
         self.fps = fps
         self.segment_seconds = segment_seconds
         self.annotate = annotate
         self.track = track
+        self.retain_detections = retain == "detections"
+        self.pre = timedelta(seconds=pre_seconds)
+        self.post = timedelta(seconds=post_seconds)
         self.retry_seconds = retry_seconds
         if retention is None:
             retention = RetentionPolicy(
@@ -143,6 +168,7 @@ class SegmentedRecorder:
         self._frames_written = 0
         self._dropped = 0
         self._failed = 0
+        self._discarded = 0
         self._segments: list[Path] = []
         self._last_error: str | None = None
         self._last_frame_id: int | None = None
@@ -150,6 +176,8 @@ class SegmentedRecorder:
         self._segment: _Segment | None = None
         self._sequence = 0
         self._last_time: datetime | None = None
+        self._undecided: deque[_Closed] = deque()  # retain="detections": closed, not judged
+        self._events: deque[datetime] = deque()  # times of frames with detections
         self._retry_at = 0.0
         self._failing = False
         self._warned: set[str] = set()
@@ -173,7 +201,12 @@ class SegmentedRecorder:
                 frames_written=self._frames_written,
                 dropped=self._dropped,
                 failed=self._failed,
-                pending=self._submitted - self._frames_written - self._dropped - self._failed,
+                pending=self._submitted
+                - self._frames_written
+                - self._dropped
+                - self._failed
+                - self._discarded,
+                discarded=self._discarded,
                 segments=tuple(self._segments),
                 last_error=self._last_error,
                 last_frame_id=self._last_frame_id,
@@ -257,6 +290,7 @@ class SegmentedRecorder:
             self._report_drops()
         if self._segment is not None:
             self._finish_segment()
+        self._judge(until=None)
 
     def _record(self, item: _Item) -> None:
         frame = self._as_bgr(item.frame)
@@ -275,20 +309,26 @@ class SegmentedRecorder:
                 return
         image = self._annotated(frame, item.detections)
         seconds = (frame_time - segment.start).total_seconds()
+        rows = self._rows(item)
         try:
             segment.writer.write(image, seconds)
             if segment.track is not None:
-                segment.track.append(seconds, frame_time, item.frame_id, self._rows(item))
+                segment.track.append(seconds, frame_time, item.frame_id, rows)
             self._check_still_on_disk(segment)
         except Exception as exc:
             self._abort_segment(exc)
             self._count_failed()
             return
         segment.frames += 1
+        segment.end = frame_time
         segment.written_at = time.monotonic()
         with self._lock:
             self._frames_written += 1
             self._last_frame_id = item.frame_id
+        if self.retain_detections:
+            if rows:
+                self._events.append(frame_time)
+            self._judge(until=frame_time)
 
     def _ends_segment(self, segment: _Segment, frame: np.ndarray, frame_time: datetime) -> bool:
         """Tell whether ``frame`` belongs in a new segment: new size, time past the segment's
@@ -409,6 +449,36 @@ class SegmentedRecorder:
             self._segments.append(segment.path)
             if deleted:
                 self._segments = [path for path in self._segments if path not in deleted]
+        if self.retain_detections:
+            closed = _Closed(segment.path, segment.start, segment.end, segment.frames)
+            self._undecided.append(closed)
+
+    def _judge(self, until: datetime | None) -> None:
+        """Detections-only retention: decide on the closed segments whose end lies
+        ``pre_seconds`` before ``until`` (all of them when None: no frame comes after)."""
+        while self._undecided and (until is None or self._undecided[0].end + self.pre < until):
+            closed = self._undecided.popleft()
+            while self._events and self._events[0] < closed.start - self.post:
+                self._events.popleft()  # too early for this segment and every later one
+            if self._events and self._events[0] <= closed.end + self.pre:
+                continue  # an event inside, or close enough before or after
+            self._discard(closed)
+
+    def _discard(self, closed: _Closed) -> None:
+        with self._lock:
+            if closed.path not in self._segments:
+                return  # size/age retention took it already
+        try:
+            closed.path.unlink(missing_ok=True)
+            track_path(closed.path).unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn_once("discard", f"Cannot delete {closed.path} (no detection): {exc}")
+            return
+        logger.debug("Deleted %s: no detection near it (retain: detections)", closed.path)
+        with self._lock:
+            self._segments.remove(closed.path)
+            self._frames_written -= closed.frames
+            self._discarded += closed.frames
 
     def _abort_segment(self, exc: Exception) -> None:
         """Discard the current segment after a write error; its frames count as failed."""
