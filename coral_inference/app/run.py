@@ -509,6 +509,7 @@ def _drive(
 
     # several sources are multiplexed; their frames reach on_prediction one at a time
     video_reference = references[0] if len(references) == 1 else references
+    max_fps = context.config.get("sources.max_fps")
     predictions_file = None
     if request.save_predictions is not None:
         request.save_predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -537,7 +538,12 @@ def _drive(
             if request.workflow is not None:
                 spec = run_workflow.load_spec(request.workflow)
                 pipeline = run_workflow.init_pipeline(
-                    video_reference, spec, model_id, collector, [watch.on_status, health.on_status]
+                    video_reference,
+                    spec,
+                    model_id,
+                    collector,
+                    [watch.on_status, health.on_status],
+                    max_fps,
                 )
             else:
                 thresholds = package.manifest.thresholds
@@ -550,6 +556,7 @@ def _drive(
                     max_detections=thresholds.max_detections,
                     status_update_handlers=[watch.on_status, health.on_status],
                     sink_mode=sequential_sink_mode(),
+                    max_fps=max_fps,
                 )
         counter.clock = pipeline_clock(pipeline)
         preview = _start_preview(request.preview, PIPELINE_ID, context)

@@ -65,9 +65,11 @@ def init_pipeline(
     model_id: str,
     on_prediction: Callable[[Any, Any], Any],
     status_update_handlers: list[Callable[[Any], None]] | None = None,
+    max_fps: float | None = None,
 ) -> Any:
     """``InferencePipeline.init_with_workflow``; a ``model_id`` input of the spec gets the
-    ``--model`` id; ``status_update_handlers`` receive inference's status updates."""
+    ``--model`` id; ``status_update_handlers`` receive inference's status updates; ``max_fps``
+    limits the frames taken from each source (None: all)."""
     from inference import InferencePipeline
 
     declared = {i.get("name") for i in spec.get("inputs", []) if isinstance(i, dict)}
@@ -87,5 +89,6 @@ def init_pipeline(
         on_prediction=on_prediction,
         serialize_results=True,
         status_update_handlers=status_update_handlers,
+        max_fps=max_fps,
         **options,
     )

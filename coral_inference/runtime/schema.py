@@ -169,6 +169,13 @@ CORE = Section(
                     "stop when a stream that went away sends nothing for this long (0: never)",
                     minimum=0,
                 ),
+                "max_fps": Option(
+                    "float",
+                    None,
+                    "coral run: frames per second taken from each source (null: all)",
+                    nullable=True,
+                    minimum=0.1,
+                ),
             },
         ),
         "services": Section(

@@ -77,7 +77,7 @@ def sample_package(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def rtsp_camera_available() -> None:
-    from rtsp_camera import missing_reason
+    from coral_inference.testing.rtsp_camera import missing_reason
 
     reason = missing_reason()
     if reason is not None:
@@ -87,7 +87,7 @@ def rtsp_camera_available() -> None:
 @pytest.fixture
 def rtsp_camera(rtsp_camera_available: None, tmp_path):
     """A started live RTSP camera (``.url``, ``.stop()``, ``.start()``), stopped after the test."""
-    from rtsp_camera import RTSPCamera
+    from coral_inference.testing.rtsp_camera import RTSPCamera
 
     camera = RTSPCamera(tmp_path)
     camera.start()

@@ -167,6 +167,21 @@ def test_several_sources_run_in_one_pipeline_each_recorded_on_its_own(
         assert faces >= 0.9 * sum(bool(boxes) for boxes in frames), (source_id, faces)
 
 
+def test_max_fps_paces_the_sources(coral, tmp_path, sample_package):
+    video = tmp_path / "faces.mp4"
+    make_face_video(video, (320, 240), frames=12)
+    result = coral(
+        *run_args(sample_package, video, tmp_path / "out", "--json"),
+        "--set",
+        "sources.max_fps=4",
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 12  # a file is read at that pace, not skipped
+    assert summary["fps"] <= 6, summary["fps"]  # unpaced, this machine does 10-30
+
+
 def test_retain_detections_deletes_footage_without_events_and_that_is_no_loss(
     coral, tmp_path, sample_package
 ):

@@ -1,8 +1,10 @@
-"""A real RTSP camera the tests start, stop and start again on one loopback port.
+"""A real RTSP camera that tests and benchmarks start, stop and start again on one loopback
+port.
 
 The server is :mod:`rtsp_camera_server` (GStreamer's RTSP server, run by the system
 ``python3`` with Debian's ``python3-gi`` and ``gir1.2-gst-rtsp-server-1.0``; ``scripts/test.sh``
-installs them). Tests using it skip, saying why, where those are missing.
+installs them). Tests using it skip, saying why (:func:`missing_reason`), where those are
+missing.
 """
 
 from __future__ import annotations
