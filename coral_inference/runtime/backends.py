@@ -177,17 +177,19 @@ def choose_backend(
     else:
         order = [n for n in preferred if n in backends] + sorted(set(backends) - set(preferred))
     reasons: list[str] = []
+    skipped_names: list[str] = []
     for name in order:
         adapter = backends[name]
         status = adapter.availability()
         if status.available and loads(adapter):
-            skipped = f" ({'; '.join(reasons)})" if reasons else ""
+            skipped = f" (skipped: {', '.join(skipped_names)})" if skipped_names else ""
             if name in preferred:
                 why = f"first available in backends.preferred {list(preferred)}{skipped}"
             else:
                 why = f"available; none of backends.preferred {list(preferred)} is{skipped}"
             return adapter, BackendChoice(name, why)
         reasons.append(f"{name}: {status.reason if not status.available else 'wrong format'}")
+        skipped_names.append(f"{name} {'unavailable' if not status.available else 'wrong format'}")
     detail = "; ".join(reasons) or "no backend plugin is installed"
     raise BackendError(f"no usable backend ({detail}); install one, e.g. {install_command('onnx')}")
 
