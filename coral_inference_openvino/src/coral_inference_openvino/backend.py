@@ -112,14 +112,17 @@ class OpenVinoBackend:
                 f"{'OpenVINO IR' if fmt == 'openvino' else 'ONNX'} model, and does the device "
                 f"support these settings ({config})?"
             ) from None
+        compile_s = time.perf_counter() - started
         requests = settings.num_requests or _optimal_requests(compiled)
         session = OvSession(compiled, requests, weights=str(weights))
+        session.compile_seconds = compile_s
         log.info(
-            "openvino: %s compiled for %s (%s) in %.0f ms, %s, %d request(s)%s",
+            "openvino: %s %s for %s (%s) in %.0f ms, %s, %d request(s)%s",
             weights.name,
+            "loaded from the cache" if session.loaded_from_cache else "compiled",
             settings.device,
             ", ".join(session.devices),
-            (time.perf_counter() - started) * 1000,
+            compile_s * 1000,
             settings.performance_hint,
             requests,
             f", cache {settings.cache_dir}" if settings.cache_dir else "",

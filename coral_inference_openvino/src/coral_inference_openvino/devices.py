@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from .options import OPTIONS_PATH
 
 #: Virtual devices that spread or pick among real ones: ``AUTO``, ``AUTO:GPU,CPU``, ...
 VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
+#: Where OpenVINO's C++ code raised, repeated at each level of a nested error.
+_SOURCE_LOCATION = re.compile(r"Exception from \S+:\d+:")
 #: Real device types that are accelerators (rank above the CPU under ``preferred: auto``).
 ACCELERATORS = ("GPU", "NPU")
 
@@ -96,11 +99,8 @@ def check_device(device: str, report: DeviceReport) -> None:
 
 
 def ov_message(exc: BaseException) -> str:
-    """What an OpenVINO error says, without its C++ source-location lines
-    (``Exception from src/...:132:``), on one line."""
-    lines = [
-        line.strip()
-        for line in str(exc).splitlines()
-        if line.strip() and not line.strip().startswith("Exception from ")
-    ]
-    return " ".join(lines)[:300] if lines else type(exc).__name__
+    """What an OpenVINO error says, on one line, without the C++ source locations
+    (``Exception from src/inference/src/cpp/core.cpp:132:``) it nests at every level."""
+    text = _SOURCE_LOCATION.sub(" ", str(exc))
+    text = " ".join(text.split())
+    return text[:400] if text else type(exc).__name__

@@ -40,6 +40,10 @@ class OvSession:
         self.input_shape: list[Any] = [str(dim) for dim in first.get_partial_shape()]
         self.output_count = len(compiled.outputs)
         self.devices: list[str] = list(compiled.get_property("EXECUTION_DEVICES"))
+        #: Whether OpenVINO loaded the compiled model from ``cache_dir`` instead of compiling.
+        self.loaded_from_cache = bool(_property(compiled, "LOADED_FROM_CACHE", False))
+        #: Seconds ``compile_model`` took (set by the backend that compiled it).
+        self.compile_seconds = 0.0
         self._idle.put(self._new_request())
 
     def _new_request(self) -> Any:
@@ -78,3 +82,10 @@ class OvSession:
                 self._idle.get_nowait()
             except queue.Empty:
                 break
+
+
+def _property(compiled: Any, name: str, default: Any) -> Any:
+    try:
+        return compiled.get_property(name)
+    except RuntimeError:  # a device or an older OpenVINO without it
+        return default
