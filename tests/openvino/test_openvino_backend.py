@@ -203,3 +203,17 @@ def test_doctor_section_names_version_and_devices():
     core = ov.Core()
     for name in core.available_devices:
         assert info[f"device {name}"] == core.get_property(name, "FULL_DEVICE_NAME")
+
+
+def test_registering_and_probing_availability_do_not_import_openvino(python_code):
+    result = python_code(
+        "import sys\n"
+        "from coral_inference_openvino import plugin\n"
+        "from coral_inference_openvino.backend import OpenVinoBackend\n"
+        "found = []\n"
+        "plugin.register_backend(found.append)\n"
+        "plugin.declare_options(lambda path, section: found.append(path))\n"
+        "assert OpenVinoBackend().availability().available\n"
+        "print(found[1], 'openvino' in sys.modules)\n"
+    )
+    assert result.stdout.split() == ["backends.options.openvino", "False"]
