@@ -94,3 +94,11 @@ def test_doctor_lists_openvino_version_and_devices(coral):
     for name in core.available_devices:
         assert section[f"device {name}"] == core.get_property(name, "FULL_DEVICE_NAME")
     assert report["backends"]["openvino"].startswith("available: openvino ")
+    assert report["backend choice"]["chosen"] == "onnx"  # the default list: [rknn, onnx]
+
+    auto = coral(
+        "doctor", "--json", "--set", "backends.preferred=auto", env={"CORAL_PLUGINS__ONLY": ONLY}
+    )
+    choice = json.loads(auto.stdout)["backend choice"]
+    assert choice["chosen"] == "openvino" and choice["why"].startswith("backends.preferred is auto")
+    assert choice["rank openvino"].startswith(("200: OpenVINO on CPU", "300: OpenVINO on "))
