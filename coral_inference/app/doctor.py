@@ -8,7 +8,12 @@ from collections import Counter
 from typing import Any
 
 from coral_inference.runtime import compat
-from coral_inference.runtime.backends import install_command
+from coral_inference.runtime.backends import (
+    BackendAdapter,
+    BackendError,
+    choose_backend,
+    install_command,
+)
 from coral_inference.runtime.config import RuntimeDescriptor
 from coral_inference.runtime.platform_probe import (
     DEVICE_TREE_COMPATIBLE,
@@ -40,6 +45,21 @@ def _unavailable_backend_advice(backends: dict[str, str]) -> list[str]:
     ]
 
 
+def _backend_choice(adapters: dict[str, BackendAdapter], preferred: list[str]) -> dict[str, str]:
+    """Which backend a model would run on under ``backends.preferred``, and why."""
+    report = {"preferred": ", ".join(preferred) or "-"}
+    try:
+        _, choice = choose_backend(adapters, preferred)
+    except BackendError as exc:
+        return {**report, "chosen": "none", "why": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a broken probe is reported, not raised
+        return {**report, "chosen": "none", "why": f"selection failed: {exc!r}"}
+    report.update(chosen=choice.chosen or "none", why=choice.reason)
+    for row in choice.ranking:
+        report[f"rank {row['name']}"] = f"{row['score']}: {row['reason']}"
+    return report
+
+
 def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
     """A JSON-able report; never imports ``inference`` itself, only plugins that load."""
     platform = detect_platform(config.get("platform", "auto"))
@@ -49,7 +69,9 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
         manager = PluginManager.from_config(config)
     backends = {}
     details: dict[str, Any] = {}
+    adapters: dict[str, BackendAdapter] = {}
     for plugin, adapter in manager.register_backends():
+        adapters[adapter.name] = adapter
         try:
             if callable(getattr(adapter, "diagnostics", None)):  # optional: a chip's own report
                 details[adapter.name] = adapter.diagnostics()
@@ -96,6 +118,7 @@ def diagnose(config: RuntimeDescriptor) -> dict[str, Any]:
             "coral_inference": compat.core_version(),
         },
         "backends": backends or {"-": "no backend plugin installed"},
+        "backend choice": _backend_choice(adapters, list(config.get("backends.preferred", []))),
         "plugins": dict(statuses) or {"-": "no plugins found"},
         "next_steps": advice or ["nothing: all good"],
     }

@@ -67,6 +67,9 @@ def render_state(state: dict) -> str:
     lines.append(
         _indent(table(backends, ["NAME", "STATUS", "PLUGIN", "REASON"])) if backends else "  none"
     )
+    choice = state.get("backend_choice")
+    if choice:
+        lines.append(f"  chosen: {choice['chosen'] or 'none'} ({choice['reason']})")
     lines += ["", "patches:"]
     patches = [
         [p["name"], p["status"], p["inference_range"] or "-", p["reason"]]

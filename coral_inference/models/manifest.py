@@ -8,7 +8,8 @@ how to read its outputs (decoder, classes, thresholds). Every problem found on l
       "manifest_version": 1,
       "name": "centerface",
       "task": "object-detection",
-      "weights": {"onnx": "model.onnx"},          # or just "model.onnx"
+      "weights": {"onnx": "model.onnx"},          # or just "model.onnx"; OpenVINO IR:
+                                                  # {"openvino": "model.xml"} (+ model.bin)
       "input": {
         "size": [640, 640],                       # [width, height], or null: dynamic (required)
         "layout": "NCHW",                         # NCHW | NHWC
@@ -65,6 +66,7 @@ __all__ = [
     "ModelManifest",
     "RknnSpec",
     "Thresholds",
+    "WEIGHT_COMPANIONS",
 ]
 
 MANIFEST_FILENAME = "model.json"
@@ -77,6 +79,11 @@ _ALIGNS = ("center", "top-left")
 _COLORS = ("RGB", "BGR")
 _DTYPES = ("float32", "uint8")
 _QUANTIZATIONS = ("fp16", "int8")
+#: Weight formats whose name is not their file extension (``"weights": "model.xml"``).
+_EXTENSION_FORMATS = {"xml": "openvino"}
+#: Files a weights file of a format needs beside it: OpenVINO IR's ``model.xml`` holds the graph
+#: and ``model.bin`` (same stem) the weights.
+WEIGHT_COMPANIONS = {"openvino": (".bin",)}
 
 
 @dataclass(frozen=True)
@@ -412,6 +419,7 @@ class _Parser:
     def weights(self, value: Any) -> dict[str, str]:
         if isinstance(value, str):
             fmt = PurePosixPath(value).suffix.lstrip(".").lower()
+            fmt = _EXTENSION_FORMATS.get(fmt, fmt)
             if not fmt:
                 raise self.error(
                     "weights",

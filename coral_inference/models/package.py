@@ -18,9 +18,15 @@ from typing import IO
 
 from .decoders import DecoderRegistry
 from .errors import ModelPackageError
-from .manifest import MANIFEST_FILENAME, ModelManifest
+from .manifest import MANIFEST_FILENAME, WEIGHT_COMPANIONS, ModelManifest
 
-__all__ = ["ModelPackage", "default_cache_dir", "load_package", "write_package"]
+__all__ = [
+    "ModelPackage",
+    "companion_paths",
+    "default_cache_dir",
+    "load_package",
+    "write_package",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +75,20 @@ class ModelPackage:
                 path=self.manifest_path,
                 field=f"weights.{format}",
             )
+        for companion in companion_paths(format, path):
+            if not companion.is_file():
+                raise ModelPackageError(
+                    f"{weights[format]!r} needs {companion.name!r} beside it, not found in "
+                    f"{self.root}",
+                    path=self.manifest_path,
+                    field=f"weights.{format}",
+                )
         return path
+
+
+def companion_paths(format: str, weights: Path) -> list[Path]:
+    """The files ``weights`` of ``format`` needs beside it (OpenVINO IR: the ``.bin``)."""
+    return [weights.with_suffix(suffix) for suffix in WEIGHT_COMPANIONS.get(format, ())]
 
 
 def default_cache_dir() -> Path:
@@ -167,7 +186,8 @@ def write_package(
         manifest: The manifest to write.
         weights: The weights file for a single-format manifest, or a mapping from format to
             file covering every format in ``manifest.weights``. A file already at its place in
-            ``directory`` is left as is.
+            ``directory`` is left as is. A format's companion files (OpenVINO IR's ``.bin``)
+            are copied from beside the weights file.
         decoders: Resolves ``decoder.type`` when the package is loaded back (the built-ins by
             default).
 
@@ -194,6 +214,10 @@ def write_package(
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
+        for extra, target in zip(
+            companion_paths(fmt, source), companion_paths(fmt, dest), strict=True
+        ):
+            shutil.copyfile(extra, target)
     staging = root / f".{MANIFEST_FILENAME}.tmp"
     staging.write_text(manifest.to_json(), encoding="utf-8")
     staging.replace(root / MANIFEST_FILENAME)

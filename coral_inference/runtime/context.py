@@ -8,7 +8,12 @@ from typing import Any
 
 from coral_inference.models.decoders import DecoderRegistry
 from coral_inference.runtime import compat, patching
-from coral_inference.runtime.backends import BackendAdapter, select_backend
+from coral_inference.runtime.backends import (
+    BackendAdapter,
+    BackendChoice,
+    BackendError,
+    choose_backend,
+)
 from coral_inference.runtime.config import RuntimeDescriptor
 from coral_inference.runtime.legacy_spec import with_seed_names
 from coral_inference.runtime.plugins import PluginManager
@@ -39,13 +44,32 @@ class RuntimeContext:
     def get_backend(
         self, name: str | None = None, formats: tuple[str, ...] | None = None
     ) -> BackendAdapter:
-        """The named backend, or the first available one in ``backends.preferred`` order."""
-        return select_backend(
+        """The named backend, or the one ``backends.preferred`` picks (a list: the first
+        available; ``auto``: the best-ranked available)."""
+        return self.choose_backend(name, formats)[0]
+
+    def choose_backend(
+        self, name: str | None = None, formats: tuple[str, ...] | None = None
+    ) -> tuple[BackendAdapter, BackendChoice]:
+        """:meth:`get_backend`, and why that backend (what ``coral init`` reports)."""
+        return choose_backend(
             self.backends,
             list(self.config.get("backends.preferred", [])),
             weight_formats=formats,
             requested=name,
         )
+
+    def backend_choice(self) -> dict[str, Any]:
+        """The backend a model with any weights would get, and why; ``chosen`` is None, and
+        ``reason`` the error, when none is usable."""
+        preferred = list(self.config.get("backends.preferred", []))
+        try:
+            choice = self.choose_backend()[1].to_dict()
+        except BackendError as exc:
+            choice = {"chosen": None, "reason": str(exc), "ranking": []}
+        except Exception as exc:  # noqa: BLE001 - a broken adapter probe is reported, not raised
+            choice = {"chosen": None, "reason": f"selection failed: {exc!r}", "ranking": []}
+        return {"preferred": preferred, **choice}
 
     def is_patch_enabled(self, name: str) -> bool:
         record = self.patches.get(name)
@@ -86,6 +110,7 @@ class RuntimeContext:
                 }
                 for name, adapter in self.backends.items()
             },
+            "backend_choice": self.backend_choice(),
             "patches": {name: record.to_dict() for name, record in self.patches.items()},
             "plugins": [record.to_dict() for record in self.plugins],
             "workflow_blocks": [f"{b.__module__}.{b.__qualname__}" for b in self.workflow_blocks],

@@ -36,6 +36,19 @@ def _influxdb_needs_url(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _auto_stands_alone(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    preferred = values.get("preferred") or []
+    if "auto" in preferred and len(preferred) > 1:
+        return [
+            (
+                "preferred",
+                f"auto ranks every installed backend, so it stands alone: write auto, or list "
+                f"backends in order without it (got {preferred})",
+            )
+        ]
+    return []
+
+
 #: ``services.serve``: the settings of ``coral serve`` (README "Security" explains each).
 SERVE_SECTION = Section(
     "coral serve: pipelines over HTTP, preview, dashboard, Prometheus",
@@ -143,7 +156,11 @@ CORE = Section(
         "backends": Section(
             "chip backends",
             {
-                "preferred": Option("list[str]", ["rknn", "onnx"], "first available backend wins"),
+                "preferred": Option(
+                    "list[str]",
+                    ["rknn", "onnx"],
+                    "first available backend wins; or auto: rank the installed ones (accelerators, then OpenVINO on CPU, then onnx on CPU)",
+                ),
                 "modules": Option(
                     "list[str]",
                     [],
@@ -155,6 +172,7 @@ CORE = Section(
                     values=Option("mapping", {}, "options of one backend"),
                 ),
             },
+            checks=(_auto_stands_alone,),
         ),
         "models": Section(
             "models.<model_id>: path to a local model package (directory or archive)",

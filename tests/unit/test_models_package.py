@@ -75,6 +75,22 @@ def test_write_in_place_and_multiple_formats(tmp_path):
         write_package(root, manifest, root / "model.onnx")
 
 
+def test_openvino_ir_weights_bring_their_bin(tmp_path):
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    (exported / "ir.xml").write_bytes(b"<net/>")
+    (exported / "ir.bin").write_bytes(b"weights")
+    manifest = ModelManifest.from_dict(dict(MANIFEST, weights="model.xml"))
+    assert manifest.weights == {"openvino": "model.xml"}  # the format of a .xml is openvino
+    package = write_package(tmp_path / "pkg", manifest, exported / "ir.xml")
+    assert package.weights_path("openvino") == tmp_path / "pkg" / "model.xml"
+    assert (tmp_path / "pkg" / "model.bin").read_bytes() == b"weights"
+    (tmp_path / "pkg" / "model.bin").unlink()
+    with pytest.raises(ModelPackageError, match="'model.xml' needs 'model.bin' beside it") as info:
+        load_package(tmp_path / "pkg")
+    assert info.value.field == "weights.openvino"
+
+
 def test_missing_weights_is_reported_on_load(tmp_path):
     root = make_package(tmp_path / "pkg")
     (root / "model.onnx").unlink()

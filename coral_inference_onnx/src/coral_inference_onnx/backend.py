@@ -8,7 +8,13 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.runtime.backends import Availability, BackendError
+from coral_inference.runtime.backends import (
+    RANK_CPU,
+    Availability,
+    BackendError,
+    BackendRank,
+    exception_summary,
+)
 from coral_inference.runtime.config import check_section
 from coral_inference.runtime.options import Option, Section
 
@@ -126,6 +132,11 @@ class OnnxBackend:
         label = f"{dist[0]} {dist[1]}" if dist else "onnxruntime"
         return Availability(True, label)
 
+    def auto_rank(self) -> BackendRank:
+        """Under ``backends.preferred: auto``: a portable CPU runtime, below a tuned one (the
+        GPU providers need options of their own, so they do not raise the rank)."""
+        return BackendRank(RANK_CPU, "onnxruntime on CPU")
+
     def create_session(self, package: ModelPackage, options: Mapping[str, Any]) -> OrtSession:
         """An onnxruntime session on the package's ``.onnx`` weights, with ``options``'
         providers, threads and graph optimisation level."""
@@ -147,11 +158,8 @@ class OnnxBackend:
                 str(weights), sess_options=session_options, providers=providers
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
             raise BackendError(
-                f"{weights}: onnxruntime cannot load this model ({first_line}); "
+                f"{weights}: onnxruntime cannot load this model ({exception_summary(exc)}); "
                 "is the file a complete, valid ONNX model?"
             ) from None
         log.info("onnx session for %s on %s", weights.name, ", ".join(session.get_providers()))

@@ -9,7 +9,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coral_inference.runtime.backends import Availability, BackendError
+from coral_inference.runtime.backends import (
+    RANK_ACCELERATOR,
+    Availability,
+    BackendError,
+    BackendRank,
+)
 
 from .board import Board, board_report, probe_board
 from .options import resolve
@@ -72,6 +77,10 @@ class RknnBackend:
 
     def availability(self) -> Availability:
         return self._probe().availability()
+
+    def auto_rank(self) -> BackendRank:
+        """Under ``backends.preferred: auto``: the board's NPU, an accelerator."""
+        return BackendRank(RANK_ACCELERATOR, f"Rockchip NPU ({self._probe().soc or 'unknown SoC'})")
 
     def diagnostics(self) -> dict[str, str]:
         """The NPU section of ``coral doctor``."""

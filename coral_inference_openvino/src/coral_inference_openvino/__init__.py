@@ -1,0 +1,1 @@
+"""OpenVINO backend for coral-inference (entry point group ``coral_inference.backends``)."""
