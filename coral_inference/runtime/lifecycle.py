@@ -99,6 +99,11 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
     for name in manager.register_decoders(context.decoders):
         messages.append(f"decoder {name!r} registered")
 
+    # Before the patches: the frame_sinks patch opens these for every pipeline built later.
+    context.services.frame_sinks.registrations = manager.register_frame_sinks(config)
+    for registration in context.services.frame_sinks.registrations:
+        messages.append(f"frame sink registered by plugin {registration.plugin!r}")
+
     patch_context = patching.PatchContext(
         config, inference, context.platform, services=context.services, backends=context.backends
     )
