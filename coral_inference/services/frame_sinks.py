@@ -150,6 +150,7 @@ class QueuedSink:
         self._items: collections.deque[FrameResult] = collections.deque()
         self._condition = threading.Condition()
         self._closing = False
+        self._busy = False
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._work, name=f"coral-sink-{self.plugin}-{self.pipeline_id}", daemon=True
@@ -170,31 +171,29 @@ class QueuedSink:
                 self._items.append(result)
                 self._condition.notify()
 
-    @property
-    def pending(self) -> int:
-        return len(self._items)
-
     def counts(self) -> dict[str, int]:
-        return {
-            "frames": self.delivered,
-            "dropped": self.dropped,
-            "failed": self.failed,
-            "pending": self.pending,
-        }
+        """``frames`` handled, ``dropped``, ``failed`` and ``pending`` (queued or in hand): they
+        add up to the frames offered so far."""
+        with self._condition:
+            return {
+                "frames": self.delivered,
+                "dropped": self.dropped,
+                "failed": self.failed,
+                "pending": len(self._items) + int(self._busy),
+            }
 
-    def _fail(self, what: str, exc: BaseException) -> None:
-        self.failed += 1
-        if self.failed == 1:
-            log.error(
-                "%s failed %s (further failures are counted, not logged)",
-                self.label,
-                what,
-                exc_info=exc,
-            )
-            self.registration.report_failure(
-                f"its frame sink raised {type(exc).__name__}: {exc} ({what}, pipeline "
-                f"{self.pipeline_id}); the pipeline went on without it"
-            )
+    def _report(self, what: str, exc: BaseException) -> None:
+        """Log a failure with its traceback and record the plugin ``failed``."""
+        log.error(
+            "%s failed %s (further failures are counted, not logged)",
+            self.label,
+            what,
+            exc_info=exc,
+        )
+        self.registration.report_failure(
+            f"its frame sink raised {type(exc).__name__}: {exc} ({what}, pipeline "
+            f"{self.pipeline_id}); the pipeline went on"
+        )
 
     def _work(self) -> None:
         try:
@@ -205,16 +204,26 @@ class QueuedSink:
                     if not self._items:
                         break  # closing, and drained
                     item = self._items.popleft()
+                    self._busy = True
+                error: Exception | None = None
                 try:
                     self.sink.on_frame(item)
                 except Exception as exc:  # noqa: BLE001 - a plugin's sink must not stop others
-                    self._fail("in on_frame", exc)
-                else:
-                    self.delivered += 1
+                    error = exc
+                with self._condition:  # counted and released at once: counts() adds up
+                    self._busy = False
+                    if error is None:
+                        self.delivered += 1
+                    else:
+                        self.failed += 1
+                    first_failure = error is not None and self.failed == 1
+                if first_failure:
+                    assert error is not None
+                    self._report("in on_frame", error)
             try:
                 self.sink.close()
             except Exception as exc:  # noqa: BLE001
-                self._fail("in close", exc)
+                self._report("in close", exc)
         finally:
             self._done.set()
 
