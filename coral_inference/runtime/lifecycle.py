@@ -114,6 +114,18 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
         patching.revert(stale)
         messages.append(f"patch {stale}: reverted (no longer enabled)")
 
+    sinks = context.services.frame_sinks.registrations
+    if sinks and not context.is_patch_enabled("frame_sinks"):
+        owners = ", ".join(sorted({r.plugin for r in sinks}))
+        patch = context.patches.get("frame_sinks")
+        why = patch.reason if patch is not None else "not loaded (plugins.only / disabled)"
+        warning = (
+            f"frame sinks of {owners} get no frames: the frame_sinks patch is off ({why}); "
+            "enable it (add frame_sinks to plugins.only)"
+        )
+        log.warning("coral-inference: %s", warning)
+        messages.append(warning)
+
     context.workflow_blocks = manager.register_workflow_blocks()
     workflows_bridge.install(context.workflow_blocks)
     if context.workflow_blocks:
