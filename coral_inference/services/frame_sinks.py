@@ -37,7 +37,8 @@ class FrameResult:
     ``end_to_end_ms`` is capture to result. ``predictions`` is ``inference``'s serialised result
     (boxes as centre ``x``/``y``, ``width``/``height`` in source-frame pixels), or None for a
     frame without one. ``image`` is the BGR ``numpy`` frame, only for a sink registered with
-    ``with_image=True`` (None otherwise); treat it as read-only.
+    ``with_image=True`` (None otherwise). Both are shared with the pipeline's other sinks: treat
+    them as read-only (copy before changing).
     """
 
     pipeline_id: str
