@@ -73,7 +73,7 @@ def coral_run_fps(
         summary = run(
             RunRequest(
                 model=str(package_dir),
-                source=str(video),
+                sources=(str(video),),
                 output_dir=Path(out),
                 max_frames=frames,
                 overrides=overrides,

@@ -76,7 +76,8 @@ class RunRequest:
     config_file: str | None = None
     overrides: tuple[str, ...] = ()
     use_env: bool = True
-    source: str | None = None
+    sources: tuple[str, ...] = ()
+    """``--source`` (repeatable: several sources are multiplexed into one pipeline)."""
     model: str | None = None
     backend: str | None = None
     output_dir: Path | None = None
@@ -105,8 +106,11 @@ class RunSummary:
     predictions_failed: int = 0
     model_id: str = ""
     backend: str = ""
-    source: str = ""
+    sources: list[str] = field(default_factory=list)
     source_health: dict[str, Any] = field(default_factory=dict)
+    """Outage totals over every source (:meth:`SourceHealth.summary`)."""
+    per_source: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """By source id (the position in ``sources``): frames, detections and outage counters."""
     recordings: list[str] = field(default_factory=list)
     recording: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +132,12 @@ class RunSummary:
             "frame_sinks": self.frame_sinks,
             "model": self.model_id,
             "backend": self.backend,
-            "source": {"url": mask_credentials(self.source), **self.source_health},
+            "source": {"url": self._urls(), **self.source_health},
+            "sources": [
+                {"url": mask_credentials(url), "frames": 0, "detections": 0}
+                | self.per_source.get(index, {})
+                for index, url in enumerate(self.sources)
+            ],
             "interrupted": self.interrupted,
             "signal": signal_name(self.signal),
             "source_error": self.source_error and mask_credentials(self.source_error),
@@ -138,6 +147,11 @@ class RunSummary:
             "workflow": self.workflow,
             "exit_code": self.exit_code,
         }
+
+    def _urls(self) -> str | list[str]:
+        """The source's URL (credentials masked), or the list of them when there are several."""
+        urls = [mask_credentials(url) for url in self.sources]
+        return urls[0] if len(urls) == 1 else urls
 
     @property
     def exit_code(self) -> int:
@@ -155,6 +169,14 @@ def signal_name(signum: int | None) -> str | None:
     import signal
 
     return None if signum is None else signal.Signals(signum).name
+
+
+def sequential_sink_mode() -> Any:
+    """inference's ``SinkMode.SEQUENTIAL``: with several sources ``on_prediction`` still gets
+    one frame at a time (what the counters, the frame limit and the predictions file expect)."""
+    from inference.core.interfaces.stream.inference_pipeline import SinkMode
+
+    return SinkMode.SEQUENTIAL
 
 
 def parse_source(source: str) -> str | int:
@@ -321,9 +343,12 @@ class _Collector:
                 summary.latencies_ms.append(model_ms)
             boxes = PredictionBoxes(predictions)
             summary.detections += len(boxes)
+            source = summary.per_source.setdefault(frames.source_id, {"frames": 0, "detections": 0})
+            source["frames"] += 1
+            source["detections"] += len(boxes)
             summary.seconds = now - self.first
             if self.file is not None:
-                self._write_line(_prediction_line(frames.frame_id, stamp, boxes))
+                self._write_line(_prediction_line(frames.frame_id, frames.source_id, stamp, boxes))
             if self.progress and now - self.last_report >= 0.5:
                 self.last_report = now
                 fps = summary.frames / summary.seconds if summary.seconds else 0.0
@@ -361,9 +386,12 @@ class _SourceWatch:
             self.error = f"{kind}: {message}" if kind else str(message)
 
 
-def _prediction_line(frame_id: int, stamp: datetime, boxes: PredictionBoxes) -> dict[str, Any]:
+def _prediction_line(
+    frame_id: int, source_id: int, stamp: datetime, boxes: PredictionBoxes
+) -> dict[str, Any]:
     return {
         "frame_id": frame_id,
+        "source_id": source_id,
         "timestamp": stamp.isoformat(),
         "detections": [
             {
@@ -397,20 +425,20 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
     base = load_config(request.config_file, overrides=request.overrides, env=env)
     output_dir = request.output_dir or DEFAULT_OUTPUT_DIR
     sample_dir = output_dir / SAMPLE_DIR
-    source = request.source
-    if source is None and request.demo:
+    sources = list(request.sources)
+    if not sources and request.demo:
         from coral_inference.models.sample import generate_sample_video
 
         video = sample_dir / "faces.mp4"
         if not video.is_file():
             check_writable(output_dir)
             generate_sample_video(video)
-        source = str(video)
-    if source is None:
+        sources = [str(video)]
+    if not sources:
         raise RunError(
             "say what to run on: --source VIDEO|URL|CAMERA_INDEX (or --demo)", exit_codes.USAGE
         )
-    video_reference = parse_source(source)
+    references = [parse_source(source) for source in sources]
     if request.workflow is not None:  # a bad spec is one error before anything starts
         from coral_inference.app.run_workflow import load_spec
 
@@ -432,7 +460,7 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
 
     import_inference_with_logs_on_stderr()  # seconds: only once the input is known to be good
     context = coral_inference.init(config)
-    summary = RunSummary(model_id=model_id, source=str(source), recovered=recovered)
+    summary = RunSummary(model_id=model_id, sources=sources, recovered=recovered)
     summary.problems = context.problems()
     sinks = {name for name in ("video_sink", "metric_sink") if context.is_patch_enabled(name)}
     try:
@@ -445,7 +473,7 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
         )
         formats = package.formats if package is not None else None
         summary.backend = context.get_backend(request.backend, formats=formats).name
-        _drive(context, request, model_id, package, video_reference, summary)
+        _drive(context, request, model_id, package, references, summary)
     except (KeyboardInterrupt, StopRequested) as stop:  # before the pipeline ran
         summary.interrupted = True
         summary.signal = signal_number(stop)
@@ -457,7 +485,9 @@ def _run(request: RunRequest, signals: StopSignals) -> RunSummary:
         summary.interrupted, summary.signal = True, signals.received
     if summary.frames == 0 and summary.signal is None:
         reason = summary.source_error or "no frame could be read from the source"
-        diagnosis = diagnose_stream(source) if isinstance(video_reference, str) else None
+        pairs = zip(sources, references, strict=True)
+        streams = [source for source, reference in pairs if isinstance(reference, str)]
+        diagnosis = next(filter(None, map(diagnose_stream, streams)), None)
         summary.source_error = f"{diagnosis} ({reason})" if diagnosis else reason
     return summary
 
@@ -475,11 +505,13 @@ def _drive(
     request: RunRequest,
     model_id: str,
     package: Any,
-    video_reference: str | int,
+    references: list[str | int],
     summary: RunSummary,
 ) -> None:
     from inference import InferencePipeline
 
+    # several sources are multiplexed; their frames reach on_prediction one at a time
+    video_reference = references[0] if len(references) == 1 else references
     predictions_file = None
     if request.save_predictions is not None:
         request.save_predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -520,6 +552,7 @@ def _drive(
                     iou_threshold=thresholds.iou,
                     max_detections=thresholds.max_detections,
                     status_update_handlers=[watch.on_status, health.on_status],
+                    sink_mode=sequential_sink_mode(),
                 )
         counter.clock = pipeline_clock(pipeline)
         preview = _start_preview(request.preview, PIPELINE_ID, context)
@@ -538,6 +571,9 @@ def _drive(
     finally:
         health.close()
         summary.source_health = health.summary()
+        for source_id, counters in health.per_source().items():
+            if isinstance(source_id, int):
+                summary.per_source.setdefault(source_id, {}).update(counters)
         summary.source_error = summary.source_error or health.given_up or watch.error
         if predictions_file is not None:
             try:

@@ -8,13 +8,14 @@ aggregates; images and ``predictions`` left out) go into the summary's ``workflo
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coral_inference.app.run import RunError
+from coral_inference.app.run import RunError, sequential_sink_mode
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class LastOutputs:
 
 
 def init_pipeline(
-    video_reference: str | int,
+    video_reference: str | int | list[str | int],
     spec: dict[str, Any],
     model_id: str,
     on_prediction: Callable[[Any, Any], Any],
@@ -71,6 +72,14 @@ def init_pipeline(
 
     declared = {i.get("name") for i in spec.get("inputs", []) if isinstance(i, dict)}
     parameters = {"model_id": model_id} if model_id and "model_id" in declared else {}
+    options: dict[str, Any] = {}
+    if "sink_mode" in inspect.signature(InferencePipeline.init_with_workflow).parameters:
+        options["sink_mode"] = sequential_sink_mode()
+    elif isinstance(video_reference, list):  # inference 0.54 would hand the sinks batches
+        raise RunError(
+            "--workflow with several --source needs inference 1.x (this inference's workflow "
+            "pipelines take no sink_mode): run one source per coral run, or upgrade inference"
+        )
     return InferencePipeline.init_with_workflow(
         video_reference=video_reference,
         workflow_specification=spec,
@@ -78,4 +87,5 @@ def init_pipeline(
         on_prediction=on_prediction,
         serialize_results=True,
         status_update_handlers=status_update_handlers,
+        **options,
     )

@@ -20,8 +20,10 @@ from coral_inference.cli.common import (
 @config_options
 @click.option(
     "--source",
-    default=None,
-    help="Video file, stream URL (rtsp://...), camera index or /dev/videoN.",
+    "sources",
+    multiple=True,
+    help="Video file, stream URL (rtsp://...), camera index or /dev/videoN; repeat it to run "
+    "several sources (cameras) through one pipeline, each recorded on its own.",
 )
 @click.option(
     "--model",
@@ -69,7 +71,7 @@ def run(
     config_file,
     overrides,
     no_env,
-    source,
+    sources,
     model,
     backend,
     output_dir,
@@ -90,7 +92,7 @@ def run(
         "config_file": config_file,
         "overrides": overrides,
         "use_env": not no_env,
-        "source": source,
+        "sources": sources,
         "model": model,
         "backend": backend,
         "output_dir": output_dir,
@@ -146,8 +148,16 @@ def _p50_p95(quantiles: dict) -> str:
 
 
 def _print_summary(summary: dict, save_predictions: Path | None) -> None:
-    source = summary["source"]
-    click.echo(f"model {summary['model']} on {summary['backend']}, source {source['url']}")
+    source, sources = summary["source"], summary["sources"]
+    named = f"source {source['url']}" if len(sources) == 1 else f"{len(sources)} sources"
+    click.echo(f"model {summary['model']} on {summary['backend']}, {named}")
+    if len(sources) > 1:
+        for index, one in enumerate(sources):
+            away = f", {one['reconnects']} reconnects" if one.get("reconnects") else ""
+            click.echo(
+                f"  source {index} {one['url']}: frames {one['frames']}"
+                f"  detections {one['detections']}{away}"
+            )
     click.echo(
         f"frames {summary['frames']}  fps {summary['fps']}"
         f"  latency {_p50_p95(summary['latency_ms'])}"
@@ -166,6 +176,11 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
         click.echo(
             f"recording: {recording['dropped']} frames dropped (writer behind), "
             f"{recording['failed']} failed (disk errors)"
+        )
+    if recording.get("discarded"):
+        click.echo(
+            f"recording: {recording['discarded']} frames in segments without a detection "
+            "deleted (services.recording.retain: detections)"
         )
     if summary["metrics"]:
         metrics = summary["metrics"]

@@ -56,6 +56,7 @@ from typing import Any
 from coral_inference import hookimpl
 from coral_inference.patches import TESTED_INFERENCE
 from coral_inference.patches.tap import pipeline_name
+from coral_inference.patches.video_sink import CLOSE_SECONDS
 from coral_inference.runtime.patching import Patch, PatchContext, Patcher, PatchRecord
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ def stop_processes(processes: list[Any], grace: float, *, terminate: bool = True
     for process in stuck:
         process.join(KILL_WAIT_SECONDS)
 
+
+#: How long the process of a pipeline whose source ended may take to close its sinks before it
+#: is killed: the recorder's own close limit, and some.
+ENDED_GRACE_SECONDS = CLOSE_SECONDS + 30.0
 
 #: An extra key of an INIT/WEBRTC command naming the pipelines it builds (``coral serve``
 #: keeps its pipelines' names stable across restarts); inference's payload models ignore it.
@@ -429,14 +434,32 @@ class StreamManagerGuard:
                 total_ram -= ram
                 self._end(pipeline_id, managed, response)
 
-    def retire(self, pipeline_id: str, managed: Any, *, terminate: bool = True) -> None:
-        """Remove a pipeline from the table, then stop its process (kill after the grace)."""
+    def retire(
+        self, pipeline_id: str, managed: Any, *, terminate: bool = True, ended: bool = False
+    ) -> None:
+        """Remove a pipeline from the table, then stop its process (kill after the grace).
+
+        A pipeline that ``ended`` (its source did) still closes its sinks on the way out, and a
+        recorder on a busy board may take up to its ``CLOSE_SECONDS`` to write what it queued:
+        its process gets :data:`ENDED_GRACE_SECONDS`, waited for on a thread of its own so the
+        health check goes on (a kill there would lose those frames and the final counters).
+        """
         app = self.app
         with app.PROCESSES_TABLE_LOCK:
             if app.PROCESSES_TABLE.get(pipeline_id) is managed:
                 del app.PROCESSES_TABLE[pipeline_id]
         self._failures.pop(pipeline_id, None)
-        stop_processes([managed.pipeline_manager], self.limits.grace, terminate=terminate)
+        if not ended:
+            stop_processes([managed.pipeline_manager], self.limits.grace, terminate=terminate)
+            return
+        grace = max(self.limits.grace, ENDED_GRACE_SECONDS)
+        threading.Thread(
+            target=stop_processes,
+            args=([managed.pipeline_manager], grace),
+            kwargs={"terminate": terminate},
+            name=f"coral-retire-{pipeline_id}",
+            daemon=True,
+        ).start()
 
     def _message(self, kind: Any, pipeline_id: str) -> dict:
         return {self.app.TYPE_KEY: kind, self.app.PIPELINE_ID_KEY: pipeline_id}
@@ -479,7 +502,7 @@ class StreamManagerGuard:
         if not events:
             return
         if events[-1] == app.INFERENCE_THREAD_FINISHED_EVENT:
-            self.retire(pipeline_id, managed)
+            self.retire(pipeline_id, managed, ended=True)
             return
         if self._sources_ended(response, states=(app.StreamState.ENDED,)):
             # Upstream terminates here and loses the frames still in the decode buffer (a

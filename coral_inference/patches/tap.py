@@ -62,9 +62,15 @@ class _GuardedSink:
     logged with the traceback, later ones only counted (the state lives and dies with the
     sink, so a long-running process does not collect the names of past pipelines)."""
 
-    def __init__(self, label: str, sink: FrameSink) -> None:
+    def __init__(
+        self,
+        label: str,
+        sink: FrameSink,
+        closes_after: Callable[[], list[_GuardedSink]] | None = None,
+    ) -> None:
         self.label = label
         self.sink = sink
+        self.closes_after = closes_after  # sinks to close before this one (see tap_pipelines)
         self.failures = 0
         self._closing = threading.Lock()
         self._closed = False
@@ -85,6 +91,8 @@ class _GuardedSink:
             if self._closed:
                 return
             self._closed = True
+            for other in self.closes_after() if self.closes_after else ():
+                other.close()
             try:
                 self.sink.close()
             except Exception:  # noqa: BLE001 - closing one sink must not stop the others
@@ -146,9 +154,13 @@ def tap_pipelines(
     pipeline_class: type,
     name: str,
     make_sink: Callable[[str, Any], FrameSink],
+    closes_last: bool = False,
 ) -> Callable[[], None]:
     """Give every pipeline built from now on a sink from ``make_sink(pipeline_id, pipeline)``.
 
+    With ``closes_last`` the sink is closed only after every other sink of its pipeline (those
+    without ``closes_last``) closed, whichever closer comes first and in whatever order the
+    patches were applied: a sink that reports the others' final counters needs that.
     Returns a function that closes every sink still open (call it from ``Patch.uninstall``).
     """
     tap = _Tap(name)
@@ -160,9 +172,17 @@ def tap_pipelines(
             if "_coral_pipeline_id" not in self.__dict__:
                 self._coral_pipeline_id = _pipeline_name.get() or f"pipeline-{next(_next_id)}"
             clock = pipeline_clock(self)
+            siblings: list[_GuardedSink] = self.__dict__.setdefault("_coral_sinks", [])
             sink = _GuardedSink(
-                f"{name} ({self._coral_pipeline_id})", make_sink(self._coral_pipeline_id, self)
+                f"{name} ({self._coral_pipeline_id})",
+                make_sink(self._coral_pipeline_id, self),
+                closes_after=(
+                    (lambda: [s for s in siblings if s.closes_after is None])
+                    if closes_last
+                    else None
+                ),
             )
+            siblings.append(sink)
             with tap.lock:
                 tap.open[self] = sink
             downstream = self._on_prediction

@@ -67,6 +67,10 @@ class _PipelineRecorder:
             fps=float(fps),
             segment_seconds=self.settings["segment_seconds"],
             queue_size=self.settings["queue_size"],
+            track=self.settings["track"],
+            retain=self.settings["retain"],
+            pre_seconds=self.settings["pre_seconds"],
+            post_seconds=self.settings["post_seconds"],
             codec=self.settings["codec"],
             retention=self.retention,
         )

@@ -187,6 +187,21 @@ CORE = Section(
                             "str", "auto", "video codec", choices=("auto", "h264", "mp4v")
                         ),
                         "queue_size": Option("int", 64, "frames waiting for the writer", minimum=1),
+                        "track": Option(
+                            "bool", True, "SEGMENT.jsonl beside each segment: its detections"
+                        ),
+                        "retain": Option(
+                            "str",
+                            "all",
+                            "detections: keep only segments with a detection near them",
+                            choices=("all", "detections"),
+                        ),
+                        "pre_seconds": Option(
+                            "float", 5.0, "retain: detections: kept before an event", minimum=0
+                        ),
+                        "post_seconds": Option(
+                            "float", 5.0, "retain: detections: kept after an event", minimum=0
+                        ),
                     },
                 ),
                 "metrics": Section(

@@ -61,13 +61,10 @@ def draw_detections(frame_bgr: np.ndarray, detections: DetectionsLike) -> np.nda
     The input frame is never modified; with no detections it is returned as is.
     """
     height, width = frame_bgr.shape[:2]
-    boxes = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
+    boxes, class_ids, confidences, names = detection_columns(detections)
     if len(boxes) == 0:
         return frame_bgr
     boxes = np.clip(np.nan_to_num(boxes), -1, [width, height, width, height]).round().astype(int)
-    class_ids = _optional_column(detections.class_id, len(boxes))
-    confidences = _optional_column(detections.confidence, len(boxes))
-    names = _optional_column(_class_names(detections), len(boxes))
     thickness = line_thickness(width, height)
     font_scale = max(0.4, min(width, height) / 900)
     out = frame_bgr.copy()
@@ -80,6 +77,21 @@ def draw_detections(frame_bgr: np.ndarray, detections: DetectionsLike) -> np.nda
         if label:
             _draw_label(out, label, (x1, y1), color, font_scale)
     return out
+
+
+def detection_columns(
+    detections: DetectionsLike,
+) -> tuple[np.ndarray, list[Any], list[Any], list[Any]]:
+    """``(xyxy boxes as an (N, 4) float array, class ids, confidences, class names)`` of
+    ``detections``; a column the detections lack is a list of None. Raises ``ValueError`` when
+    a column's length differs from the number of boxes."""
+    boxes = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
+    return (
+        boxes,
+        _optional_column(detections.class_id, len(boxes)),
+        _optional_column(detections.confidence, len(boxes)),
+        _optional_column(_class_names(detections), len(boxes)),
+    )
 
 
 def _class_names(detections: DetectionsLike) -> Sequence[Any] | None:

@@ -91,19 +91,27 @@ class SourceHealth:
     def summary(self) -> dict[str, Any]:
         """Totals over every source (the ones still away counted up to now); ``up``: every
         source delivered and none is away."""
+        with self._lock:
+            return self._counters(list(self._sources.values()), self._clock())
+
+    def per_source(self) -> dict[Any, dict[str, Any]]:
+        """:meth:`summary`'s counters of each source, by source id."""
         now = self._clock()
         with self._lock:
-            sources = list(self._sources.values())
-            away = [now - s.down_since for s in sources if s.down_since is not None]
-            missed = sum(s.frames_missed for s in sources) + sum(
-                (now - s.down_since) * s.frame_rate() for s in sources if s.down_since is not None
-            )
-            return {
-                "reconnects": sum(s.reconnects for s in sources),
-                "outage_seconds": round(sum(s.outage_seconds for s in sources) + sum(away), 2),
-                "frames_missed_estimate": round(missed),
-                "up": bool(sources) and all(s.connected and s.down_since is None for s in sources),
-            }
+            return {key: self._counters([s], now) for key, s in self._sources.items()}
+
+    @staticmethod
+    def _counters(sources: list[_Source], now: float) -> dict[str, Any]:
+        away = [now - s.down_since for s in sources if s.down_since is not None]
+        missed = sum(s.frames_missed for s in sources) + sum(
+            (now - s.down_since) * s.frame_rate() for s in sources if s.down_since is not None
+        )
+        return {
+            "reconnects": sum(s.reconnects for s in sources),
+            "outage_seconds": round(sum(s.outage_seconds for s in sources) + sum(away), 2),
+            "frames_missed_estimate": round(missed),
+            "up": bool(sources) and all(s.connected and s.down_since is None for s in sources),
+        }
 
     def close(self) -> None:
         """Cancel the give-up timers (the pipeline ended)."""

@@ -3,10 +3,14 @@
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 from unittest.mock import ANY
 
+import numpy as np
 import pytest
 from face_video import iou, make_face_video
+
+from coral_inference.services.recording.track import read_track, track_path
 
 pytestmark = pytest.mark.integration
 ONLY = "onnx,local_models,buffer_sink,video_sink,metric_sink"
@@ -106,8 +110,20 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
         "dropped": 0,
         "failed": 0,
         "pending": 0,
+        "discarded": 0,
     }
     assert summary["metrics"]["written"] == summary["frames"]
+
+    # Beside each segment its detections track: one line per frame, the boxes of the saved
+    # predictions (source pixels) at the frame's time in the video.
+    track = [
+        row for segment in summary["recordings"] for row in read_track(track_path(Path(segment)))
+    ]
+    assert [row["frame_id"] for row in track] == [line["frame_id"] for line in lines]
+    for row, line in zip(track, lines, strict=True):
+        saved = [[d["x1"], d["y1"], d["x2"], d["y2"]] for d in line["detections"]]
+        tracked = [d["xyxy"] for d in row["detections"]]
+        assert np.allclose(tracked, saved, atol=0.06) if saved else tracked == [], (row, line)
     with sqlite3.connect(out / "metrics.db") as db:
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT frame_id) FROM frames").fetchone()
     assert rows == (summary["frames"], summary["frames"])
@@ -115,6 +131,68 @@ def test_boxes_match_faces_in_source_pixels(coral, tmp_path, sample_package, siz
     # each frame's model time is part of its capture-to-result time, so each quantile is too
     for q in ("p50", "p95"):
         assert summary["latency_ms"][q] <= summary["end_to_end_ms"][q], summary
+
+
+def test_several_sources_run_in_one_pipeline_each_recorded_on_its_own(
+    coral, tmp_path, sample_package
+):
+    """Two cameras (here two files of different sizes) multiplexed into one pipeline: every
+    frame of each is counted, recorded in its own folder with its track, and summarised."""
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    truth = {
+        0: make_face_video(first, (320, 240), frames=30),
+        1: make_face_video(second, (640, 360), frames=45),
+    }
+    out = tmp_path / "out"
+    result = coral(
+        *run_args(sample_package, first, out, "--source", str(second), "--json"),
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 75
+    assert summary["source"]["url"] == [str(first), str(second)]
+    assert [(s["url"], s["frames"], s["up"]) for s in summary["sources"]] == [
+        (str(first), 30, True),
+        (str(second), 45, True),
+    ]
+    assert sum(s["detections"] for s in summary["sources"]) == summary["detections"]
+    for source_id, frames in truth.items():
+        folder = out / "recordings" / "coral-run" / str(source_id)
+        segments = sorted(p for p in summary["recordings"] if Path(p).parent == folder)
+        assert sum(count_frames(p) for p in segments) == len(frames), (folder, summary)
+        track = [row for p in segments for row in read_track(track_path(Path(p)))]
+        assert len(track) == len(frames)
+        faces = sum(bool(row["detections"]) for row in track)
+        assert faces >= 0.9 * sum(bool(boxes) for boxes in frames), (source_id, faces)
+
+
+def test_retain_detections_deletes_footage_without_events_and_that_is_no_loss(
+    coral, tmp_path, sample_package
+):
+    import cv2
+
+    video = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 20, (320, 240))
+    rng = np.random.default_rng(3)
+    for _ in range(40):  # texture, no face
+        writer.write(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    result = coral(
+        *run_args(sample_package, video, out, "--json"),
+        "--set",
+        "services.recording.retain=detections",
+        "--set",
+        "services.recording.segment_seconds=1",
+        env={"CORAL_PLUGINS__ONLY": ONLY},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["detections"] == 0 and summary["frames"] == 40
+    assert summary["recordings"] == [] and summary["lost"] == {}
+    assert summary["recording"]["discarded"] == 40 and summary["recording"]["frames_written"] == 0
+    assert not list((out / "recordings").rglob("*.mp4"))
 
 
 def test_max_frames_stops_recording_and_metrics_at_the_same_frame(coral, tmp_path, sample_package):

@@ -94,7 +94,9 @@ def test_file_frames_are_stamped_from_the_run_start_and_runs_never_collide(
         ).fetchone()
         latest = db.execute("SELECT MAX(end_to_end_ms) FROM frames").fetchone()[0]
     assert rows == distinct == 80
-    assert latest < 5000
+    # capture to result, not from the file's stamps (those would be hours); loose: a loaded
+    # machine keeps frames in the decode buffer for seconds (6 s seen)
+    assert latest < 60_000
 
 
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])

@@ -81,17 +81,16 @@ def test_pipeline_lifecycle_recordings_and_metrics(
         lambda: (p := server.pipeline(pipeline_id))["status"] == "ended" and p, timeout=120
     )
     assert ended["frames"] == 120, ended
-    # An ended pipeline's counters are consistent, never above the frames. They are not yet
-    # always final: on loaded fresh-clone runs the relay has published before the recorder
-    # closed (115 written + 1 pending of 120), an open defect of issue 19 (the recordings
-    # listing below holds every frame).
+    # an ended pipeline shows its final counters (the relay publishes once every other sink
+    # of the pipeline closed): every frame recorded (or counted as dropped) and every metric
+    # point written, pending or dropped
     recording, metrics = ended["recording"], ended["metrics"]
-    assert recording["failed"] == 0, (recording, server.log())
-    counted = recording["frames_written"] + recording["dropped"] + recording["pending"]
-    assert 0 < counted <= 120, ended
-    assert 0 < metrics["written"] + metrics["pending"] + metrics["dropped"] <= 120, ended
-    probe = ended["frame_sinks"]["frame_sink_probe"]
-    assert probe["failed"] == 0 and 0 < probe["frames"] + probe["dropped"] + probe["pending"] <= 120
+    assert recording["pending"] == 0 and recording["failed"] == 0, (recording, server.log())
+    assert recording["frames_written"] + recording["dropped"] == 120, ended
+    assert metrics["written"] + metrics["pending"] + metrics["dropped"] == 120, ended
+    probe = ended["frame_sinks"]["frame_sink_probe"]  # closed before the relay published
+    assert probe["pending"] == probe["failed"] == 0, ended
+    assert probe["frames"] + probe["dropped"] == 120, ended
 
     # recordings: listed with times, sizes and frames, served with Range
     segments = server.wait_for(
@@ -117,6 +116,11 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert status == 206, headers
     assert part == whole[100:200]
     assert headers["content-range"] == f"bytes 100-199/{first['size']}"
+    # each segment's detections track, one JSON line per frame
+    status, headers, track = server.request("GET", first["track"])
+    assert status == 200 and headers["content-type"] == "application/x-ndjson", headers
+    rows = [json.loads(line) for line in track.decode().splitlines()]
+    assert len(rows) == first["frames"] and rows[0]["t"] == 0.0
 
     # metrics series from the SQLite store
     status, series = server.json("GET", f"/coral/metrics/{pipeline_id}")

@@ -156,10 +156,20 @@ def test_twenty_offers_leave_no_thread_or_task(server: ServeProcess, pipeline_id
     assert after["tasks"] <= before["tasks"], (before, after)
 
 
+# Plays the newest recording (once listed) and reports the boxes drawn over it from its track.
+PLAYBACK_STATE = """(() => {
+  const play = document.querySelector("#recordings tbody button");
+  const player = document.getElementById("playback");
+  if (play && !player.src) play.click();
+  const boxes = document.getElementById("playback-boxes");
+  return JSON.stringify({listed: Boolean(play), rows: Number(boxes.dataset.trackRows),
+                         boxes: Number(boxes.dataset.boxes), time: player.currentTime});
+})()"""
+
 PAGE_STATE = """(() => {
   const video = document.getElementById("preview");
   const rows = [...document.querySelectorAll("#pipelines tbody tr")].map((r) => r.dataset.pipelineId);
-  const charts = [...document.querySelectorAll("canvas")].map((c) => Number(c.dataset.points || 0));
+  const charts = [...document.querySelectorAll("canvas[id^=chart-]")].map((c) => Number(c.dataset.points || 0));
   let mean = 0, sample = [];
   if (video.videoWidth) {
     const canvas = document.createElement("canvas");
@@ -211,6 +221,13 @@ def test_dashboard_in_headless_chromium(
                 await asyncio.sleep(0.5)
             await asyncio.sleep(1.5)
             second = await state(page)
+            # a recording plays with its track's boxes over it (segments close every 2 s)
+            deadline, seen = time.monotonic() + 60, []
+            while not any(s["boxes"] > 0 and s["time"] > 0 for s in seen):
+                assert time.monotonic() < deadline, seen[-3:]
+                seen.append(await page.evaluate(PLAYBACK_STATE))
+                await asyncio.sleep(0.2)
+            second["playback"] = seen[-1]
             shot = await page.call("Page.captureScreenshot", format="png")
             return first, second, base64.b64decode(shot["data"])
         finally:
@@ -225,3 +242,4 @@ def test_dashboard_in_headless_chromium(
     assert png.startswith(b"\x89PNG")
     assert first["mean"] > 10, "the preview is blank"
     assert first["sample"] != second["sample"], "the preview does not change"
+    assert second["playback"]["rows"] > 0, second["playback"]  # the track loaded

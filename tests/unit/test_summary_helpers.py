@@ -20,15 +20,19 @@ def test_percentiles_nearest_rank_rounded() -> None:
 
 
 def test_recorder_totals_add_every_counter() -> None:
-    def stats(written: int, dropped: int, failed: int, pending: int) -> RecorderStats:
-        return RecorderStats(written, dropped, failed, pending, (Path("a.mp4"),), None, None)
+    def stats(written: int, dropped: int, failed: int, pending: int, discarded: int = 0):
+        return RecorderStats(
+            written, dropped, failed, pending, discarded, (Path("a.mp4"),), None, None
+        )
 
-    assert recorder_totals([]) == {"frames_written": 0, "dropped": 0, "failed": 0, "pending": 0}
-    assert recorder_totals([stats(10, 1, 2, 3), stats(5, 0, 0, 4)]) == {
+    zero = {"frames_written": 0, "dropped": 0, "failed": 0, "pending": 0, "discarded": 0}
+    assert recorder_totals([]) == zero
+    assert recorder_totals([stats(10, 1, 2, 3, 4), stats(5, 0, 0, 4)]) == {
         "frames_written": 15,
         "dropped": 1,
         "failed": 2,
         "pending": 7,
+        "discarded": 4,
     }
 
 

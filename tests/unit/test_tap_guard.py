@@ -115,3 +115,37 @@ def test_an_outer_sink_closes_after_an_inner_one_another_thread_is_closing() -> 
         release.set()
         close_publishers()
         patcher.undo()
+
+
+@pytest.mark.parametrize("closer", ["join", "publisher's close_all", "recorder's close_all"])
+def test_a_closes_last_sink_publishes_after_the_others_whoever_closes_first(closer: str) -> None:
+    """The relay publishes the recorder's final counters: tapped before the recorder (inside
+    it) and closed first by the runtime's shutdown, it must still close after the recorder."""
+    release, order = threading.Event(), []
+    recorder = Recorder(release, order)
+    patcher = Patcher("test")
+    close_publishers = tap_pipelines(
+        patcher, Pipeline, "publisher", lambda *_: Publisher(order), closes_last=True
+    )
+    close_recorders = tap_pipelines(patcher, Pipeline, "recorder", lambda _id, _p: recorder)
+    try:
+        pipeline = Pipeline()
+        first = {
+            "join": pipeline.join,
+            "publisher's close_all": close_publishers,
+            "recorder's close_all": close_recorders,
+        }[closer]
+        closing = threading.Thread(target=first)
+        closing.start()
+        assert recorder.closing.wait(60)
+        assert order == []  # the publisher waits for the recorder
+        release.set()
+        closing.join(60)
+        close_publishers()
+        close_recorders()
+        assert order == ["recorder closed", "published"]
+    finally:
+        release.set()
+        close_publishers()
+        close_recorders()
+        patcher.undo()

@@ -232,6 +232,11 @@ def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers
         ("frames_written", "coral_recorder_frames_written", "frames written to recordings"),
         ("dropped", "coral_recorder_frames_dropped", "frames the recorder dropped (behind)"),
         ("failed", "coral_recorder_frames_failed", "frames lost to disk errors"),
+        (
+            "discarded",
+            "coral_recorder_frames_discarded",
+            "frames of segments deleted for holding no detection (retain: detections)",
+        ),
     ):
         out.family(name, "counter", help_text, per_pipeline(lambda p, k=key: p["recording"].get(k)))
     out.family(

@@ -294,10 +294,13 @@ class PipelineService:
 
     def describe(self, pipeline: Pipeline) -> dict[str, Any]:
         """The pipeline as ``GET /coral/pipelines`` lists it."""
+        # The end flag is read before the document: the writer publishes its final counters,
+        # then flags the slot, so a flag seen first means the document read after is final.
+        ended = pipeline.reader is not None and pipeline.reader.ended
         meta = (pipeline.reader.meta() if pipeline.reader is not None else None) or {}
         status = pipeline.status
         if status == "running":
-            if pipeline.reader is not None and pipeline.reader.ended:
+            if ended:
                 status = "ended"
             elif not (pipeline.manager_id and self.host.is_alive(pipeline.manager_id)):
                 status = "ended" if meta else "stopped"

@@ -1,7 +1,9 @@
-"""``/coral/recordings``: the closed segments under ``services.recording.dir``.
+"""``/coral/recordings``: the closed segments under ``services.recording.dir``, with their
+detections tracks (``SEGMENT.jsonl``, see :mod:`coral_inference.services.recording.track`).
 
 Files are addressed as ``/coral/recordings/{pipeline_id}/{source}/{file}`` relative to the
-pipeline's directory; a path that is not plain (``..``, absolute) or not a closed segment is
+pipeline's directory; a path that is not plain (``..``, absolute) or not a closed segment or
+its track is
 refused with 4xx before the file system is asked, and one whose resolved path (links followed)
 leaves the recording root is answered 404, as is a missing one.
 Serving goes through Starlette's ``FileResponse``, which answers HTTP Range requests (206).
@@ -17,6 +19,7 @@ from typing import Any
 
 from coral_inference.app.serve.settings import ServeError
 from coral_inference.services.recording.segment_names import is_closed_segment
+from coral_inference.services.recording.track import track_path
 
 PIPELINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -75,11 +78,14 @@ class RecordingIndex:
                 start = _start(path.name)
                 end = start + timedelta(seconds=frames / fps) if fps > 0 else start
                 relative = path.relative_to(directory).as_posix()
+                url = f"/coral/recordings/{directory.name}/{relative}"
+                track = track_path(path)
                 found.append(
                     {
                         "pipeline_id": directory.name,
                         "file": relative,
-                        "url": f"/coral/recordings/{directory.name}/{relative}",
+                        "url": url,
+                        "track": track_path(Path(url)).as_posix() if track.is_file() else None,
                         "start": start.isoformat().replace("+00:00", "Z"),
                         "end": end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                         "size": stat.st_size,
@@ -95,8 +101,9 @@ class RecordingIndex:
         parts = file.split("/")
         if file.startswith("/") or "\\" in file or any(p in ("", ".", "..") for p in parts):
             raise RecordingPathError(f"recording path {file!r} is not a plain relative path")
-        if not is_closed_segment(parts[-1]):
-            raise RecordingPathError(f"{parts[-1]!r} is not a recording segment name")
+        name = parts[-1]
+        if not (is_closed_segment(name) or is_closed_segment(str(Path(name).with_suffix(".mp4")))):
+            raise RecordingPathError(f"{name!r} is not a recording segment or track name")
         path = (self.root / pipeline_id / file).resolve()
         # the resolved path, links followed, must stay under the root itself: a link anywhere
         # below it (a pipeline folder included) must not lead out

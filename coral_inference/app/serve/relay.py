@@ -183,8 +183,8 @@ class SlotWriter:
 
     def close(self) -> None:
         """The pipeline ended: publish the final counters with its last frame (the recorder
-        and metric sinks closed before: their taps are inside this one's), flag the slot (that
-        frame stays readable) and let go."""
+        and metric sinks closed before: the tap is ``closes_last``), flag the slot (that frame
+        stays readable) and let go."""
         with self._lock:
             if self._last is not None and self.stats is not None:
                 image, document = self._last
@@ -310,7 +310,9 @@ class FrameRelayPatch(Patch):
             watch_pipeline(pipeline, health)
             return writer
 
-        self._close_all = tap_pipelines(patcher, targets[PIPELINE_CLASS], self.name, make_sink)
+        self._close_all = tap_pipelines(
+            patcher, targets[PIPELINE_CLASS], self.name, make_sink, closes_last=True
+        )
 
     def finish(self) -> None:
         if self._close_all is not None:

@@ -192,7 +192,8 @@ def build_router(server: Any) -> APIRouter:
             path = server.recordings.resolve(pipeline_id, file)
         except RecordingPathError as exc:
             return error(exc.status, str(exc))
-        return FileResponse(path, media_type="video/mp4")
+        media_type = "application/x-ndjson" if path.suffix == ".jsonl" else "video/mp4"
+        return FileResponse(path, media_type=media_type)
 
     @router.get("/coral/metrics/{pipeline_id}")
     async def metric_series(

@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ from coral_inference.services.annotation import DetectionsLike, draw_detections
 from coral_inference.services.background import run_in_background_priority
 from coral_inference.services.recording.retention import RetentionPolicy
 from coral_inference.services.recording.segment_names import partial_path, segment_filename
+from coral_inference.services.recording.track import DetectionTrack, detection_rows, track_path
 from coral_inference.services.recording.video_writers import (
     VideoWriter,
     open_video_writer,
@@ -42,19 +44,30 @@ _DROP_REPORT_SECONDS = 60.0
 class RecorderStats:
     """A snapshot of a recorder's counters.
 
-    At any time ``frames_written + dropped + failed + pending`` equals the number of frames
-    submitted; ``pending`` (queued, not yet written) is 0 once :meth:`SegmentedRecorder.close`
-    returned True. Frames of a segment lost to a write error move from ``frames_written`` to
-    ``failed``.
+    At any time ``frames_written + dropped + failed + pending + discarded`` equals the number
+    of frames submitted; ``pending`` (queued, not yet written) is 0 once
+    :meth:`SegmentedRecorder.close` returned True. Frames of a segment lost to a write error
+    move from ``frames_written`` to ``failed``; those of a segment deleted because it held no
+    detection (``retain="detections"``) to ``discarded``.
     """
 
     frames_written: int
     dropped: int
     failed: int
     pending: int
+    discarded: int
     segments: tuple[Path, ...]
     last_error: str | None
     last_frame_id: int | None
+
+
+class _Closed(NamedTuple):
+    """A closed segment waiting for the decision of detections-only retention."""
+
+    path: Path
+    start: datetime
+    end: datetime
+    frames: int
 
 
 class _Item(NamedTuple):
@@ -67,13 +80,22 @@ class _Item(NamedTuple):
 class _Segment:
     """The segment being written and what rotation and accounting need to know about it."""
 
-    def __init__(self, writer: VideoWriter, path: Path, start: datetime, shape: tuple[int, ...]):
+    def __init__(
+        self,
+        writer: VideoWriter,
+        track: DetectionTrack | None,
+        path: Path,
+        start: datetime,
+        shape: tuple[int, ...],
+    ):
         self.writer = writer
+        self.track = track
         self.path = path
         self.partial = partial_path(path)
         self.start = start
         self.shape = shape
         self.frames = 0
+        self.end = start  # the time of its last frame
         self.checked_at = self.written_at = time.monotonic()
 
 
@@ -86,8 +108,13 @@ class SegmentedRecorder:
     Segments are named by the UTC time of their first frame and hold ``segment_seconds`` of
     frame time each; a change of frame size also starts a new one. After each segment closes,
     ``retention`` (by default the size/age limits applied to ``directory``) deletes the oldest
-    closed segments. Disk failures are logged once per outage, counted in ``stats.failed``,
-    and retried every ``retry_seconds``.
+    closed segments. With ``track`` each segment gets a detections track beside it (see
+    :mod:`.track`). With ``retain="detections"`` a closed segment is kept only when a frame
+    with a detection lies between ``post_seconds`` before its start and ``pre_seconds`` after
+    its end (footage leading up to and following each event); the others are deleted once the
+    frames ``pre_seconds`` past their end were seen (or at close), their frames counted in
+    ``stats.discarded``. Disk failures are logged once per outage, counted in
+    ``stats.failed``, and retried every ``retry_seconds``.
     """
 
     def __init__(
@@ -101,6 +128,10 @@ class SegmentedRecorder:
         queue_size: int = 64,
         codec: str = "auto",
         annotate: bool = True,
+        track: bool = True,
+        retain: str = "all",
+        pre_seconds: float = 5.0,
+        post_seconds: float = 5.0,
         retention: RetentionPolicy | None = None,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -112,10 +143,16 @@ class SegmentedRecorder:
         """
         if fps <= 0 or segment_seconds <= 0 or queue_size <= 0 or retry_seconds <= 0:
             raise ValueError("fps, segment_seconds, queue_size and retry_seconds must be positive")
+        if retain not in ("all", "detections") or pre_seconds < 0 or post_seconds < 0:
+            raise ValueError("retain is 'all' or 'detections'; pre/post_seconds are >= 0")
         self.directory = Path(directory)
         self.fps = fps
         self.segment_seconds = segment_seconds
         self.annotate = annotate
+        self.track = track
+        self.retain_detections = retain == "detections"
+        self.pre = timedelta(seconds=pre_seconds)
+        self.post = timedelta(seconds=post_seconds)
         self.retry_seconds = retry_seconds
         if retention is None:
             retention = RetentionPolicy(
@@ -131,6 +168,7 @@ class SegmentedRecorder:
         self._frames_written = 0
         self._dropped = 0
         self._failed = 0
+        self._discarded = 0
         self._segments: list[Path] = []
         self._last_error: str | None = None
         self._last_frame_id: int | None = None
@@ -138,6 +176,8 @@ class SegmentedRecorder:
         self._segment: _Segment | None = None
         self._sequence = 0
         self._last_time: datetime | None = None
+        self._undecided: deque[_Closed] = deque()  # retain="detections": closed, not judged
+        self._events: deque[datetime] = deque()  # times of frames with detections
         self._retry_at = 0.0
         self._failing = False
         self._warned: set[str] = set()
@@ -161,7 +201,12 @@ class SegmentedRecorder:
                 frames_written=self._frames_written,
                 dropped=self._dropped,
                 failed=self._failed,
-                pending=self._submitted - self._frames_written - self._dropped - self._failed,
+                pending=self._submitted
+                - self._frames_written
+                - self._dropped
+                - self._failed
+                - self._discarded,
+                discarded=self._discarded,
                 segments=tuple(self._segments),
                 last_error=self._last_error,
                 last_frame_id=self._last_frame_id,
@@ -245,6 +290,7 @@ class SegmentedRecorder:
             self._report_drops()
         if self._segment is not None:
             self._finish_segment()
+        self._judge(until=None)
 
     def _record(self, item: _Item) -> None:
         frame = self._as_bgr(item.frame)
@@ -262,18 +308,27 @@ class SegmentedRecorder:
                 self._count_failed()
                 return
         image = self._annotated(frame, item.detections)
+        seconds = (frame_time - segment.start).total_seconds()
+        rows = self._rows(item)
         try:
-            segment.writer.write(image, (frame_time - segment.start).total_seconds())
+            segment.writer.write(image, seconds)
+            if segment.track is not None:
+                segment.track.append(seconds, frame_time, item.frame_id, rows)
             self._check_still_on_disk(segment)
         except Exception as exc:
             self._abort_segment(exc)
             self._count_failed()
             return
         segment.frames += 1
+        segment.end = frame_time
         segment.written_at = time.monotonic()
         with self._lock:
             self._frames_written += 1
             self._last_frame_id = item.frame_id
+        if self.retain_detections:
+            if rows:
+                self._events.append(frame_time)
+            self._judge(until=frame_time)
 
     def _ends_segment(self, segment: _Segment, frame: np.ndarray, frame_time: datetime) -> bool:
         """Tell whether ``frame`` belongs in a new segment: new size, time past the segment's
@@ -310,6 +365,17 @@ class SegmentedRecorder:
             )
             return frame
 
+    def _rows(self, item: _Item) -> list[dict[str, object]]:
+        try:
+            return detection_rows(item.detections)
+        except Exception as exc:  # malformed detections: the frame's line holds none
+            self._warn_once(
+                "track",
+                f"Recorder for {self.directory} cannot write detections to the track "
+                f"({exc!r}); their lines hold none",
+            )
+            return []
+
     def _frame_time(self, timestamp: datetime | None) -> datetime:
         if timestamp is not None:
             frame_time = timestamp.astimezone(timezone.utc)
@@ -335,8 +401,17 @@ class SegmentedRecorder:
         except Exception as exc:
             self._record_failure(path, exc)
             return None
+        track = None
+        if self.track:
+            try:
+                track = DetectionTrack(track_path(partial_path(path)))
+            except OSError as exc:
+                _close_quietly(writer)
+                partial_path(path).unlink(missing_ok=True)
+                self._record_failure(path, exc)
+                return None
         self._sequence = sequence
-        self._segment = _Segment(writer, path, start, frame.shape)
+        self._segment = _Segment(writer, track, path, start, frame.shape)
         return self._segment
 
     def _close_idle_segment(self) -> None:
@@ -358,6 +433,9 @@ class SegmentedRecorder:
         assert segment is not None
         try:
             segment.writer.close()
+            if segment.track is not None:
+                segment.track.close()
+                segment.track.path.replace(track_path(segment.path))
             segment.partial.replace(segment.path)
         except Exception as exc:
             self._abort_segment(exc)
@@ -371,20 +449,50 @@ class SegmentedRecorder:
             self._segments.append(segment.path)
             if deleted:
                 self._segments = [path for path in self._segments if path not in deleted]
+        if self.retain_detections:
+            closed = _Closed(segment.path, segment.start, segment.end, segment.frames)
+            self._undecided.append(closed)
+
+    def _judge(self, until: datetime | None) -> None:
+        """Detections-only retention: decide on the closed segments whose end lies
+        ``pre_seconds`` before ``until`` (all of them when None: no frame comes after)."""
+        while self._undecided and (until is None or self._undecided[0].end + self.pre < until):
+            closed = self._undecided.popleft()
+            while self._events and self._events[0] < closed.start - self.post:
+                self._events.popleft()  # too early for this segment and every later one
+            if self._events and self._events[0] <= closed.end + self.pre:
+                continue  # an event inside, or close enough before or after
+            self._discard(closed)
+
+    def _discard(self, closed: _Closed) -> None:
+        with self._lock:
+            if closed.path not in self._segments:
+                return  # size/age retention took it already
+        try:
+            closed.path.unlink(missing_ok=True)
+            track_path(closed.path).unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn_once("discard", f"Cannot delete {closed.path} (no detection): {exc}")
+            return
+        logger.debug("Deleted %s: no detection near it (retain: detections)", closed.path)
+        with self._lock:
+            self._segments.remove(closed.path)
+            self._frames_written -= closed.frames
+            self._discarded += closed.frames
 
     def _abort_segment(self, exc: Exception) -> None:
         """Discard the current segment after a write error; its frames count as failed."""
         segment = self._segment
         assert segment is not None
         self._segment = None
-        try:
-            segment.writer.close()
-        except Exception:
-            pass  # the file is discarded anyway
-        try:
-            segment.partial.unlink(missing_ok=True)
-        except OSError:
-            pass  # e.g. the directory is gone
+        _close_quietly(segment.writer)
+        if segment.track is not None:
+            _close_quietly(segment.track)
+        for path in (segment.partial, track_path(segment.partial), track_path(segment.path)):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # e.g. the directory is gone
         with self._lock:
             self._frames_written -= segment.frames
             self._failed += segment.frames
@@ -429,3 +537,11 @@ class SegmentedRecorder:
         if key not in self._warned:
             self._warned.add(key)
             logger.warning(message)
+
+
+def _close_quietly(closable: VideoWriter | DetectionTrack) -> None:
+    """Close a file that is being discarded anyway."""
+    try:
+        closable.close()
+    except Exception:  # noqa: BLE001 - the file is discarded
+        pass

@@ -4,7 +4,8 @@ Segments are written as fragmented MP4 (see :mod:`.video_writers`), so after a c
 SIGKILL or a power cut the partial file still plays up to its last fragment. At start the frames
 a partial file holds are counted: if any can be decoded it becomes a closed segment (and so
 falls under retention); if none can, it is moved aside as ``*.damaged.mp4``, which retention
-also counts and deletes in turn. Every outcome is logged and returned for the job to report.
+also counts and deletes in turn. A segment's detections track (``.partial.jsonl``) goes with it.
+Every outcome is logged and returned for the job to report.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from coral_inference.services.recording.segment_names import (
     damaged_path,
     is_partial_segment,
 )
+from coral_inference.services.recording.track import track_path
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def recover_partial_segments(root: Path) -> list[Recovered]:
             try:
                 frames = decodable_frames(partial)
                 target = _free(closed_path(partial) if frames else damaged_path(partial))
+                if track_path(partial).exists():  # its detections track goes with it
+                    track_path(partial).replace(track_path(target))
                 partial.replace(target)
             except OSError as exc:
                 logger.warning("cannot recover the unfinished segment %s: %s", partial, exc)

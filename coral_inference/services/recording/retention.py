@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from coral_inference.services.recording.segment_names import is_retained_file
+from coral_inference.services.recording.track import track_path
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,11 @@ class _SegmentFile(NamedTuple):
 class RetentionPolicy:
     """Keeps the closed segments anywhere under ``root`` within a total size and a maximum age.
 
-    Closed segments and the damaged ones recovery moved aside (``*.damaged.mp4``) are counted
-    and deleted oldest first; segments still being written (``*.partial.mp4``; a crash's
-    leftovers become closed or damaged files at the next start) and unrelated files are never
-    deleted. One policy may be shared
-    by the recorders of all pipelines/sources under a recording root; :meth:`enforce` is
+    Closed segments and the damaged ones recovery moved aside (``*.damaged.mp4``) are counted,
+    with their detections tracks, and deleted oldest first (the track with its video);
+    segments still being written (``*.partial.mp4``; a crash's leftovers become closed or
+    damaged files at the next start) and unrelated files are never deleted. One policy may be
+    shared by the recorders of all pipelines/sources under a recording root; :meth:`enforce` is
     thread-safe.
     """
 
@@ -59,6 +60,7 @@ class RetentionPolicy:
                     break
                 try:
                     segment.path.unlink(missing_ok=True)
+                    track_path(segment.path).unlink(missing_ok=True)
                 except OSError as exc:
                     logger.warning("Cannot delete old recording %s: %s", segment.path, exc)
                     continue
@@ -80,5 +82,13 @@ class RetentionPolicy:
                     stat = path.stat()
                 except OSError:  # deleted meanwhile, e.g. by another policy on the same root
                     continue
-                found.append(_SegmentFile(stat.st_mtime, stat.st_size, path))
+                found.append(_SegmentFile(stat.st_mtime, stat.st_size + _size(path), path))
         return found
+
+
+def _size(segment: Path) -> int:
+    """The size of a segment's detections track (0 without one)."""
+    try:
+        return track_path(segment).stat().st_size
+    except OSError:
+        return 0

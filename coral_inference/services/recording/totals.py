@@ -10,11 +10,12 @@ if TYPE_CHECKING:
     from coral_inference.services.recording.recorder import RecorderStats
 
 #: The counters of :class:`RecorderStats` that add up (every submitted frame is in one).
-COUNTERS = ("frames_written", "dropped", "failed", "pending")
+COUNTERS = ("frames_written", "dropped", "failed", "pending", "discarded")
 
 
 def recorder_totals(stats: Iterable[RecorderStats]) -> dict[str, int]:
-    """``{"frames_written", "dropped", "failed", "pending"}`` summed over ``stats``."""
+    """``{"frames_written", "dropped", "failed", "pending", "discarded"}`` summed over
+    ``stats``."""
     totals = dict.fromkeys(COUNTERS, 0)
     for snapshot in stats:
         for name in COUNTERS:

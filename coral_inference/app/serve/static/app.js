@@ -153,16 +153,74 @@ async function refreshDetail() {
     cell(row, (segment.size / 1024).toFixed(0) + " KiB");
     const play = document.createElement("button");
     play.textContent = "play";
-    play.onclick = () => playRecording(segment.url);
+    play.onclick = () => playRecording(segment);
     row.insertCell().append(play);
   }
 }
 
-async function playRecording(url) {
+// The recording player draws each frame's boxes from the segment's detections track (its
+// lines carry the frame's time in the video, `t`, and boxes in the video's pixels).
+const playback = { track: [], drawing: false };
+
+async function playRecording(segment) {
   const player = document.getElementById("playback");
-  player.hidden = false;
-  player.src = url;  // the session cookie goes along; served with HTTP Range, so it seeks
+  document.getElementById("playback-box").hidden = false;
+  playback.track = segment.track ? await trackRows(segment.track) : [];
+  document.getElementById("playback-boxes").dataset.trackRows = String(playback.track.length);
+  player.src = segment.url;  // the session cookie goes along; served with HTTP Range, so it seeks
   player.play();
+  if (!playback.drawing) {
+    playback.drawing = true;
+    const loop = () => { drawTrackBoxes(); requestAnimationFrame(loop); };
+    loop();
+  }
+}
+
+async function trackRows(url) {
+  const response = await api(url);
+  if (!response.ok) return [];
+  const rows = [];
+  for (const line of (await response.text()).split("\n")) {
+    try { rows.push(JSON.parse(line)); } catch (error) { /* a torn last line */ }
+  }
+  return rows;
+}
+
+// The last line at or before `time` (lines are in time order).
+function trackRowAt(rows, time) {
+  let low = 0, high = rows.length - 1, found = null;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (rows[middle].t <= time + 1e-3) { found = rows[middle]; low = middle + 1; }
+    else high = middle - 1;
+  }
+  return found;
+}
+
+function drawTrackBoxes() {
+  const player = document.getElementById("playback");
+  const canvas = document.getElementById("playback-boxes");
+  canvas.width = player.clientWidth;
+  canvas.height = player.clientHeight;
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  const row = player.videoWidth ? trackRowAt(playback.track, player.currentTime) : null;
+  const detections = row ? row.detections : [];
+  canvas.dataset.boxes = String(detections.length);
+  if (!detections.length) return;
+  // the video is letterboxed inside its element
+  const scale = Math.min(canvas.width / player.videoWidth, canvas.height / player.videoHeight);
+  const left = (canvas.width - player.videoWidth * scale) / 2;
+  const top = (canvas.height - player.videoHeight * scale) / 2;
+  context.lineWidth = 2;
+  context.font = "12px sans-serif";
+  for (const d of detections) {
+    const [x1, y1, x2, y2] = d.xyxy;
+    context.strokeStyle = context.fillStyle = "#00e0ff";
+    context.strokeRect(left + x1 * scale, top + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale);
+    const label = `${d.class ?? d.class_id ?? ""} ${d.confidence == null ? "" : d.confidence.toFixed(2)}`;
+    context.fillText(label.trim(), left + x1 * scale, Math.max(12, top + y1 * scale - 3));
+  }
 }
 
 function select(pipelineId, name) {
