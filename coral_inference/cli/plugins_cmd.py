@@ -64,7 +64,7 @@ def list_plugins(group: str | None, as_json: bool, config_file, overrides, no_en
 @click.argument("name")
 @click.option(
     "--kind",
-    type=click.Choice(["backend", "patch", "workflow", "service"]),
+    type=click.Choice(["backend", "patch", "workflow", "service", "sink"]),
     required=True,
     help="What the plugin adds.",
 )

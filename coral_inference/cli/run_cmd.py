@@ -187,6 +187,11 @@ def _print_summary(summary: dict, save_predictions: Path | None) -> None:
         click.echo(
             f"metrics: {metrics['written']} points -> {metrics['store']} {metrics['target']}"
         )
+    for plugin, counts in summary["frame_sinks"].items():
+        click.echo(
+            f"frame sink {plugin}: {counts['frames']} frames, {counts['dropped']} dropped "
+            f"(sink behind), {counts['failed']} failed"
+        )
     if save_predictions:
         click.echo(f"predictions: {save_predictions}")
     for line in summary["recovered"]:

@@ -486,15 +486,18 @@ def load_config(
     env = os.environ if env is None else env
     if file is None and env.get("CORAL_CONFIG"):
         file = env["CORAL_CONFIG"]
-    issues: list[ConfigIssue] = []
-    sources = _read_sources(file, data, env, overrides, issues)
+    read: list[ConfigIssue] = []
+    sources = _read_sources(file, data, env, overrides, read)
     strict = _says_strict(sources) if strict is None else strict
     core = compose(None)
+    issues = list(read)
     first = _check(_foreign_env(sources, core, strict=strict, warn=plugins is False), core, issues)
-    if issues:
+    if issues and (plugins is False or _selection_unknown(issues)):
         raise ConfigError(issues)
-    if plugins is False:
-        return first
+    # Errors in core keys do not stop the second pass: which plugins load is known (the
+    # plugins.* keys are fine), so their sections are checked too and every problem is
+    # reported at once; the full schema checks the core keys again, so the core errors are
+    # found there a second time (kept once).
     manager = None
     if not isinstance(plugins, PluginOptions):
         from coral_inference.runtime.plugins import PluginManager
@@ -504,11 +507,18 @@ def load_config(
             manager = PluginManager.from_config(first)
         plugins = manager.options()
     schema = compose(plugins)
-    final = _check(_foreign_env(sources, schema, strict=strict, warn=True), schema, issues)
-    if issues:
-        raise ConfigError(issues)
+    second = list(read)
+    final = _check(_foreign_env(sources, schema, strict=strict, warn=True), schema, second)
+    if issues or second:
+        raise ConfigError(dict.fromkeys([*second, *issues]))
     final.plugin_manager = manager
     return final
+
+
+def _selection_unknown(issues: Iterable[ConfigIssue]) -> bool:
+    """Whether a problem touches what selects the plugins (``plugins.*``, ``strict``): then
+    their sections cannot be checked until it is fixed."""
+    return any(i.path == "strict" or i.path.split(".")[0] == "plugins" for i in issues)
 
 
 def check_section(path: str, section: Section, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from coral_inference.models.decoders import Decoder
     from coral_inference.runtime import RuntimeContext
     from coral_inference.runtime.backends import BackendAdapter
+    from coral_inference.runtime.config import RuntimeDescriptor
     from coral_inference.runtime.options import Section
     from coral_inference.runtime.patching import PatchContext, PatchRecord
+    from coral_inference.services.frame_sinks import RegisterFrameSink
 
 PROJECT_NAME = "coral_inference"
 
@@ -85,6 +87,31 @@ def apply_patch(context: PatchContext) -> PatchRecord | None:
     with a reason when it is disabled in config or out of range, resolves every target before
     changing anything, applies it once per process however often ``init`` runs, and reverts it on
     :func:`coral_inference.shutdown`. Return ``None`` when the plugin has nothing to apply here.
+    """
+
+
+@hookspec
+def register_frame_sinks(register: RegisterFrameSink, config: RuntimeDescriptor) -> None:
+    """Receive every processed frame's results, from every pipeline, off the inference thread.
+
+    Called once per :func:`coral_inference.init`, before patches are applied, with the
+    runtime's ``config`` (read your declared options there; register nothing to stay off). Call
+    ``register(factory, with_image=False, queue_size=64, close_timeout_s=10.0)`` once per sink.
+    Each time a pipeline starts (``coral run``, ``coral serve``, any ``InferencePipeline`` built
+    after ``init``), ``factory(pipeline)`` is called with a
+    :class:`~coral_inference.services.frame_sinks.SinkPipeline` (``pipeline_id``, ``config``,
+    an ``ended`` event) and returns an object with ``on_frame(result)`` and ``close()``, or None
+    to skip that pipeline. ``on_frame`` gets a
+    :class:`~coral_inference.services.frame_sinks.FrameResult` per frame, in order: pipeline
+    and source ids, frame id, capture ``timestamp`` (UTC), ``end_to_end_ms``, ``detections``,
+    ``predictions`` in source-frame pixels, and ``image`` (the BGR frame) only with
+    ``with_image=True``. The calls run on the sink's own thread behind a queue of
+    ``queue_size`` frames: when it is full new frames are dropped and counted, never waited
+    for. ``close()`` runs once the queue is drained after the pipeline ends (frames still
+    queued after ``close_timeout_s`` are dropped). A factory or sink that raises records the
+    plugin ``failed`` (logged once); the pipeline and the other sinks go on. Frames, drops and
+    failures per plugin appear in ``coral run``'s summary and ``coral serve``'s ``/metrics``.
+    Returns nothing.
     """
 
 

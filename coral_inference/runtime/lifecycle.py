@@ -99,6 +99,11 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
     for name in manager.register_decoders(context.decoders):
         messages.append(f"decoder {name!r} registered")
 
+    # Before the patches: the frame_sinks patch opens these for every pipeline built later.
+    context.services.frame_sinks.registrations = manager.register_frame_sinks(config)
+    for registration in context.services.frame_sinks.registrations:
+        messages.append(f"frame sink registered by plugin {registration.plugin!r}")
+
     patch_context = patching.PatchContext(
         config, inference, context.platform, services=context.services, backends=context.backends
     )
@@ -108,6 +113,18 @@ def _build(config: RuntimeDescriptor) -> RuntimeContext:
     for stale in set(patching.applied_patches()) - set(context.patches):
         patching.revert(stale)
         messages.append(f"patch {stale}: reverted (no longer enabled)")
+
+    sinks = context.services.frame_sinks.registrations
+    if sinks and not context.is_patch_enabled("frame_sinks"):
+        owners = ", ".join(sorted({r.plugin for r in sinks}))
+        patch = context.patches.get("frame_sinks")
+        why = patch.reason if patch is not None else "not loaded (plugins.only / disabled)"
+        warning = (
+            f"frame sinks of {owners} get no frames: the frame_sinks patch is off ({why}); "
+            "enable it (add frame_sinks to plugins.only)"
+        )
+        log.warning("coral-inference: %s", warning)
+        messages.append(warning)
 
     context.workflow_blocks = manager.register_workflow_blocks()
     workflows_bridge.install(context.workflow_blocks)

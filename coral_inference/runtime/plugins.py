@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from coral_inference.models.decoders import DecoderRegistry
     from coral_inference.runtime import RuntimeContext
     from coral_inference.runtime.config import RuntimeDescriptor
+    from coral_inference.services.frame_sinks import FrameSinkRegistration
 
 log = logging.getLogger(__name__)
 __all__ = ["PluginManager", "PluginFilter", "PluginSpec", "GROUPS"]
@@ -391,6 +392,34 @@ class PluginManager:
                 record.status = INVALID
                 record.reason = f"apply_patch returned {result!r}; expected a PatchRecord or None"
         return records
+
+    def register_frame_sinks(self, config: RuntimeDescriptor) -> list[FrameSinkRegistration]:
+        """Every loaded plugin's checked frame-sink registrations. A wrong ``register(...)``
+        argument marks the plugin ``failed`` and discards what it registered."""
+        from coral_inference.services.frame_sinks import FrameSinkRegistration
+
+        out: list[FrameSinkRegistration] = []
+        for record, impl in self._implementations("register_frame_sinks"):
+            mine: list[FrameSinkRegistration] = []
+
+            def register(
+                *args: Any,
+                _into: list[FrameSinkRegistration] = mine,
+                _record: PluginRecord = record,
+                **kwargs: Any,
+            ) -> None:
+                _into.append(
+                    FrameSinkRegistration.checked(_record.name, _record.fail, *args, **kwargs)
+                )
+
+            arguments = {"register": register, "config": config}
+            try:
+                impl.function(*[arguments[name] for name in impl.argnames])
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                record.fail(f"hook register_frame_sinks raised {type(exc).__name__}: {exc}")
+                continue
+            out.extend(mine)
+        return out
 
     def register_workflow_blocks(self) -> list[type]:
         blocks = []

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coral_inference.services.frame_sinks import FrameSinkHub
 from coral_inference.services.predictions import model_time_ms
 from coral_inference.services.recording.totals import recorder_totals
 from coral_inference.services.ring import FrameRing
@@ -220,6 +221,7 @@ class RuntimeServices:
         self.rings = RingRegistry(config.get("services.buffer.size"))
         self.recordings = RecordingLog()
         self.metrics = MetricsService(config.section("services.metrics"))
+        self.frame_sinks = FrameSinkHub()
 
     def close(self) -> None:
         """Flush and close what is open; counters stay readable."""

@@ -16,6 +16,9 @@ module loads in every pytest run of an environment where coral-inference is inst
   ``<video>.json``.
 * ``coral_sample_frames`` (session): those 30 frames as BGR ``uint8`` arrays.
 * ``coral_assert_patch_reverts``: :func:`~coral_inference.testing.patches.assert_patch_reverts`.
+* ``coral_frame_sink_run``: ``coral_frame_sink_run(factory, with_image=False, queue_size=64,
+  config=None)`` runs your frame-sink factory over the sample video with the sample model
+  (needs the ``demo`` extra); returns a :class:`~coral_inference.testing.frame_sinks.SinkRun`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pytest
 
 if TYPE_CHECKING:
     from coral_inference.runtime import RuntimeContext
+    from coral_inference.testing.frame_sinks import SinkRun
     from coral_inference.testing.plugins import TemporaryPlugins
 
 SAMPLE_FRAMES = 30
@@ -127,3 +131,26 @@ def coral_assert_patch_reverts() -> Iterator[Callable[..., Any]]:
     from coral_inference.testing.patches import assert_patch_reverts
 
     yield assert_patch_reverts
+
+
+@pytest.fixture
+def coral_frame_sink_run(
+    coral_plugins: TemporaryPlugins,
+    coral_runtime: Callable[..., RuntimeContext],
+    coral_sample_model: Path,
+    coral_sample_video: Path,
+) -> Callable[..., SinkRun]:
+    from coral_inference.testing.frame_sinks import run_frame_sink
+
+    def run(factory: Any, *, config: Mapping[str, Any] | None = None, **options: Any) -> SinkRun:
+        return run_frame_sink(
+            factory,
+            plugins=coral_plugins,
+            start_runtime=coral_runtime,
+            model_dir=coral_sample_model,
+            video=coral_sample_video,
+            config=config,
+            **options,
+        )
+
+    return run

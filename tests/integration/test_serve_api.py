@@ -26,6 +26,12 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(assets: dict[str, Path]) -> Iterator[ServeProcess]:
     config = serve_config(assets["root"], assets["package"])
+    # The frame-sink test plugin (tests/plugins/frame_sink_probe) on: its counts reach /metrics.
+    import yaml
+
+    settings = yaml.safe_load(config.read_text())
+    settings["services"]["frame_sink_probe"] = {"path": str(assets["root"] / "probe.json")}
+    config.write_text(yaml.safe_dump(settings))
     process = ServeProcess("--port", "0", "-c", str(config), cwd=assets["root"])
     yield process
     process.stop()
@@ -82,6 +88,9 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert recording["pending"] == 0 and recording["failed"] == 0, (recording, server.log())
     assert recording["frames_written"] + recording["dropped"] == 120, ended
     assert metrics["written"] + metrics["pending"] + metrics["dropped"] == 120, ended
+    probe = ended["frame_sinks"]["frame_sink_probe"]  # closed before the relay published
+    assert probe["pending"] == probe["failed"] == 0, ended
+    assert probe["frames"] + probe["dropped"] == 120, ended
 
     # recordings: listed with times, sizes and frames, served with Range
     segments = server.wait_for(
@@ -147,6 +156,13 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert 0 < latency["0.5"] <= end_to_end["0.5"]
     assert "coral_recorder_frames_dropped" in families
     assert "coral_metric_points_dropped" in families
+    sink_frames = {
+        s.labels["plugin"]: s.value
+        for s in families["coral_frame_sink_frames"].samples
+        if s.labels["pipeline_id"] == pipeline_id
+    }
+    assert 0 < sink_frames["frame_sink_probe"] <= 120, text
+    assert families["coral_frame_sink_dropped"].type == "counter"
     assert families["coral_pipeline_frames"].type == "counter"
     patches = {
         s.labels["patch"]: s.labels["status"] for s in families["coral_patch_status"].samples

@@ -59,6 +59,37 @@ def test_unknown_key_names_file_line_and_suggests(tmp_path):
     assert "did you mean 'batch_size'" in message
 
 
+def test_core_and_plugin_section_errors_are_reported_together(tmp_path):
+    """A typo in a core section no longer hides one in a plugin's: the plugins' sections are
+    checked even when the core's have errors, and every problem names its source."""
+    path = write(
+        tmp_path,
+        "c.yaml",
+        "services:\n  recording:\n    segment_secnds: 5\npatches:\n  vidoe_sink: false\n",
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={}, overrides=["patches.metric_sink.enabeld=true"])
+    found = issues(exc)
+    assert len(found) == 3, found
+    core, plugin, override = found
+    assert core.startswith(f"file {path}:3: services.recording.segment_secnds: unknown key")
+    assert "did you mean 'segment_seconds'" in core
+    assert plugin.startswith(f"file {path}:5: patches.vidoe_sink: unknown key")
+    assert "did you mean 'video_sink'" in plugin
+    assert override.startswith("--set patches.metric_sink.enabeld: patches.metric_sink.enabeld: ")
+    assert "did you mean 'enabled'" in override
+
+
+def test_a_plugin_selection_error_stops_before_the_plugin_sections(tmp_path):
+    """Which plugins load decides which sections exist: a broken ``plugins.*`` key is reported
+    alone with the core's errors (the plugins' sections are checked once it is fixed)."""
+    path = write(tmp_path, "c.yaml", "plugins:\n  only: 3\npatches:\n  vidoe_sink: false\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    (message,) = issues(exc)
+    assert message.startswith(f"file {path}:2: plugins.only: ")
+
+
 def test_wrong_types_all_reported(tmp_path):
     path = write(
         tmp_path,

@@ -1,7 +1,7 @@
 """``coral plugins new``: every kind of skeleton installs into a fresh virtual environment and
 its own test passes there, unedited.
 
-One new environment holds all four skeletons and the ``plugins_examples``. It sees the test
+One new environment holds every kind of skeleton (installed with its ``test`` extra) and the ``plugins_examples``. It sees the test
 environment's installed packages (the core under test, inference, onnxruntime, pytest) through a
 ``.pth`` file, so pip checks the skeletons' requirements against those instead of downloading
 inference again: seconds instead of minutes, and it runs on every inference line of the matrix.
@@ -50,7 +50,8 @@ def fresh_python(tmp_path_factory, skeletons) -> Path:
     Path(own_site, "test-env.pth").write_text(f"import site; site.addsitedir({here!r})\n")
     examples = sorted(p for p in (REPO / "plugins_examples").iterdir() if p.is_dir())
     pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
-    _run([*pip, *(str(path) for path in [*skeletons.values(), *examples])], timeout=600)
+    projects = [f"{path}[test]" for path in skeletons.values()] + [str(p) for p in examples]
+    _run([*pip, *projects], timeout=600)
     return python
 
 
@@ -60,7 +61,10 @@ def test_generated_files_are_filled_in(skeletons):
             if path.is_file():
                 text = path.read_text()
                 assert "$" not in text.replace("$steps", "").replace("$inputs", ""), (kind, path)
-        assert (root / "pyproject.toml").read_text().count("coral_inference.") == 1
+        pyproject = (root / "pyproject.toml").read_text()
+        assert pyproject.count("coral_inference.") == 1
+        # inference's versions are declared where the runtime checks them, never installed
+        assert '"inference' not in pyproject, (kind, pyproject)
 
 
 def test_bad_name_kind_or_existing_directory_is_one_clear_error(tmp_path, coral):
@@ -89,6 +93,26 @@ def test_skeleton_is_listed_loaded_and_its_test_passes(kind, skeletons, fresh_py
         cwd=skeletons[kind],
     )
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+
+
+def test_sink_skeleton_prints_in_coral_run_without_verbose(skeletons, fresh_python, tmp_path):
+    result = _run(
+        [
+            str(fresh_python),
+            *("-m", "coral_inference.cli", "run", "--demo", "--max-frames", "40"),
+            *(
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--set",
+                "plugins.only=[onnx,local_models,frame_sinks,my_sink]",
+            ),
+        ],
+        timeout=300,
+        cwd=tmp_path,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.startswith("my_sink: ")]
+    assert [line.split(",")[0] for line in lines] == ["my_sink: 30 frames", "my_sink: 40 frames"]
+    assert "frame sink my_sink: 40 frames, 0 dropped" in result.stdout
 
 
 def test_examples_install_from_their_folders_and_load(fresh_python):

@@ -146,3 +146,81 @@ def test_the_pytest_plugin_imports_nothing_heavy(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class CountingSink:
+    def __init__(self, pipeline):
+        self.pipeline_id = pipeline.pipeline_id
+        self.frame_ids = []
+        self.shapes = set()
+        self.closed = False
+
+    def on_frame(self, result):
+        self.frame_ids.append(result.frame_id)
+        self.shapes.add(None if result.image is None else result.image.shape)
+
+    def close(self):
+        self.closed = True
+
+
+def test_frame_sink_run_feeds_every_frame_of_the_sample_video(coral_frame_sink_run):
+    sinks = []
+    run = coral_frame_sink_run(lambda pipeline: sinks.append(CountingSink(pipeline)) or sinks[-1])
+    [sink] = sinks
+    assert run.frames == 30 and sink.closed
+    assert sink.frame_ids == list(range(1, 31))
+    assert sink.shapes == {None}  # no image unless asked for
+    assert run.counts == {"frames": 30, "dropped": 0, "failed": 0, "pending": 0}
+    assert not any("sink_under_test" in problem for problem in run.context.problems())
+
+
+def test_frame_sink_run_gives_the_image_on_request(coral_frame_sink_run):
+    sinks = []
+    run = coral_frame_sink_run(
+        lambda pipeline: sinks.append(CountingSink(pipeline)) or sinks[-1], with_image=True
+    )
+    assert sinks[0].shapes == {(240, 320, 3)} and run.counts["frames"] == 30
+
+
+class BadRegistrations:
+    def __init__(self, **options):
+        self.options = options
+
+    @hookimpl
+    def register_frame_sinks(self, register):
+        register(CountingSink, **self.options)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"queue_size": 0}, "queue_size must be an int >= 1, got 0"),
+        ({"with_image": "yes"}, "with_image must be True or False, got 'yes'"),
+        ({"colour": True}, "unexpected keyword argument 'colour'"),
+    ],
+)
+def test_a_bad_frame_sink_registration_fails_its_plugin_only(
+    coral_plugins, coral_runtime, options, reason
+):
+    coral_plugins.register(BadRegistrations(**options), "bad_sink", group="patches")
+    context = coral_runtime()
+    [record] = [r for r in context.plugins if r.name == "bad_sink"]
+    assert record.status == "failed" and "hook register_frame_sinks raised" in record.reason
+    assert reason in record.reason
+    assert context.services.frame_sinks.registrations == []
+    assert context.is_patch_enabled("frame_sinks")
+
+
+def test_the_guides_frame_sink_example_runs(coral_frame_sink_run, capsys):
+    """docs/plugins.md's example, as written, over the sample video."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    section = guide[guide.index("## Frame sinks") :]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(example, "docs/plugins.md", "exec"), namespace)
+    run = coral_frame_sink_run(namespace["ShelfCounter"])
+    assert run.counts["frames"] == run.frames == 30
+    assert re.search(r"pipeline-\d+: \d+ detections", capsys.readouterr().out)

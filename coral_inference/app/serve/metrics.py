@@ -252,6 +252,21 @@ def exposition(pipelines: list[dict[str, Any]], runtime: dict[str, Any], viewers
         ("failures", "coral_metric_write_failures", "failed metric write attempts"),
     ):
         out.family(name, "counter", help_text, per_pipeline(lambda p, k=key: p["metrics"].get(k)))
+    for key, name, help_text in (
+        ("frames", "coral_frame_sink_frames", "frames a plugin's frame sink handled"),
+        ("dropped", "coral_frame_sink_dropped", "frames a plugin's frame sink dropped (behind)"),
+        ("failed", "coral_frame_sink_failures", "times a plugin's frame sink raised"),
+    ):
+        out.family(
+            name,
+            "counter",
+            help_text,
+            [
+                ({"pipeline_id": p["pipeline_id"], "name": p["name"], "plugin": plugin}, c.get(key))
+                for p in pipelines
+                for plugin, c in sorted((p.get("frame_sinks") or {}).items())
+            ],
+        )
     out.family("coral_preview_viewers", "gauge", "open preview connections", [({}, viewers)])
     out.family(
         "coral_plugin_status",

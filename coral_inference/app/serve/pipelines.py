@@ -323,6 +323,7 @@ class PipelineService:
             "source_health": meta.get("source") or {},
             "recording": stats.get("recording", {}),
             "metrics": stats.get("metrics", {}),
+            "frame_sinks": stats.get("frame_sinks", {}),
         }
 
     def describe_all(self) -> list[dict[str, Any]]:
@@ -342,14 +343,15 @@ def _reason(error: BaseException) -> str:
 
 def pipeline_stats(services: Any) -> Any:
     """``pipeline_id -> collect()``: the counters a pipeline process publishes with its frames
-    (its recorders' and its metric writer's, read from the runtime's services in that
-    process)."""
+    (its recorders', its metric writer's and the plugins' frame sinks', read from the runtime's
+    services in that process)."""
 
     def for_pipeline(pipeline_id: str) -> Any:
         def collect() -> dict[str, Any]:
             return {
                 "recording": services.recordings.live(pipeline_id),
                 "metrics": services.metrics.writer_stats(),
+                "frame_sinks": services.frame_sinks.stats(pipeline_id),
             }
 
         return collect
