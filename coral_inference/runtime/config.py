@@ -494,6 +494,8 @@ def load_config(
     first = _check(_foreign_env(sources, core, strict=strict, warn=plugins is False), core, issues)
     if issues and (plugins is False or _selection_unknown(issues)):
         raise ConfigError(issues)
+    if plugins is False:
+        return first
     # Errors in core keys do not stop the second pass: which plugins load is known (the
     # plugins.* keys are fine), so their sections are checked too and every problem is
     # reported at once; the full schema checks the core keys again, so the core errors are
