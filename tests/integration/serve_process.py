@@ -65,7 +65,9 @@ def serve_config(root: Path, package: Path, **serve: Any) -> Path:
 class ServeProcess:
     """``coral serve ARGS`` started in ``cwd``; ``url`` once it printed its address."""
 
-    def __init__(self, *args: str, cwd: Path, timeout: float = 90) -> None:
+    # A generous start deadline: inference 1.x imports torch, and a loaded 2-core CI machine
+    # took over 90 s to start a server (it answers as soon as it is up).
+    def __init__(self, *args: str, cwd: Path, timeout: float = 300) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORAL_")}
         env.update(TEST_ENV)
         self.process = subprocess.Popen(
@@ -128,7 +130,7 @@ class ServeProcess:
         status, _, payload = self.request(method, path, body, **kwargs)
         return status, json.loads(payload) if payload else None
 
-    def wait_for(self, predicate: Any, timeout: float = 60, interval: float = 0.5) -> Any:
+    def wait_for(self, predicate: Any, timeout: float = 180, interval: float = 0.5) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()

@@ -392,7 +392,7 @@ def test_ctrl_c_stops_cleanly_with_summary_and_closed_files(tmp_path, sample_pac
             break
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 130, stderr
     summary = json.loads(stdout)
     assert summary["interrupted"] is True and 20 <= summary["frames"] < 600

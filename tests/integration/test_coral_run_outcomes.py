@@ -34,7 +34,7 @@ def run_json(coral, *args, env=None, timeout=180):
     return result.returncode, json.loads(result.stdout), result.stderr
 
 
-def wait_for_lines(path, count, process, timeout=90):
+def wait_for_lines(path, count, process, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         if path.exists() and path.read_text().count("\n") >= count:
@@ -77,7 +77,9 @@ def test_file_frames_are_stamped_from_the_run_start_and_runs_never_collide(
             for line in predictions.read_text().splitlines()
         ]
         assert len(stamps) == 40
-        assert started - timedelta(seconds=1) <= stamps[0] <= started + timedelta(seconds=60)
+        # from this run's start (not the file's hour-old mtime); a loaded machine took 77 s
+        # to start inference 1.x and read the first frame
+        assert started - timedelta(seconds=1) <= stamps[0] <= started + timedelta(seconds=600)
         steps = {
             round((b - a).total_seconds(), 3) for a, b in zip(stamps, stamps[1:], strict=False)
         }
@@ -110,7 +112,7 @@ def test_stop_signals_stop_like_ctrl_c(tmp_path, sample_package, stop, code):
     )
     wait_for_lines(predictions, 20, process)
     process.send_signal(stop)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == code, stderr
     summary = json.loads(stdout)
     assert summary["interrupted"] is True and summary["signal"] == stop.name

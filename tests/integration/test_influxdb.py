@@ -60,7 +60,7 @@ def stored_frame_ids(url: str, database: str) -> list[int]:
     return sorted(row["frame_id"] for row in rows)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
