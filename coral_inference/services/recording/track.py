@@ -19,9 +19,10 @@ import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coral_inference.services.annotation import DetectionsLike, detection_columns
+if TYPE_CHECKING:  # annotation imports OpenCV; reading and naming tracks does not need it
+    from coral_inference.services.annotation import DetectionsLike
 
 SUFFIX = ".jsonl"
 
@@ -36,6 +37,8 @@ def detection_rows(detections: DetectionsLike | None) -> list[dict[str, Any]]:
     """The detections as the track's JSON rows (finite numbers, plain Python types)."""
     if detections is None:
         return []
+    from coral_inference.services.annotation import detection_columns
+
     boxes, class_ids, confidences, names = detection_columns(detections)
     return [
         {
