@@ -237,3 +237,24 @@ def test_wrong_credentials_are_one_clear_error_and_right_ones_publish(
     watcher.wait_for(lambda: OFFLINE_LAST(watcher), DEADLINE_S, "offline after the run")
     assert [e[0] for e in received(watcher.on(EVENTS))] == ["start", "end"]
     assert "services.mqtt.username" not in result.stderr
+
+
+def test_without_a_broker_the_buffer_overflows_counted_and_logged_once(coral, tmp_path):
+    from coral_inference.testing.influxdb import free_port
+
+    port = free_port()  # nothing listens there
+    extra = ("--max-frames", "100", "--set", "services.mqtt.queue_size=2")
+    extra += ("--set", "services.mqtt.flush_timeout_s=0")
+    result = coral(*run_args(tmp_path, port, *extra), timeout=600)
+    summary = json.loads(result.stdout)
+    assert summary["exit_code"] == 0, result.stderr
+    assert summary["frame_sinks"]["mqtt"]["failed"] == 0
+    lines = result.stderr.splitlines()
+    assert len([line for line in lines if "unreachable" in line]) == 1, result.stderr
+    [full] = [line for line in lines if "buffer full" in line and "dropping" in line]
+    assert "services.mqtt.queue_size=2" in full
+    # initial counts, start, counts, end, counts through a buffer of 2: the start event and two
+    # counts are dropped, the end event is still waiting at exit.
+    produced, delivered, dropped, undelivered = map(int, SUMMARY.search(result.stderr).groups())
+    assert (produced, delivered, dropped, undelivered) == (2, 0, 1, 1), result.stderr
+    assert "Traceback" not in result.stderr
