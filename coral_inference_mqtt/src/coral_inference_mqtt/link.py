@@ -154,27 +154,28 @@ class MqttLink:
                 return self.stats()
             self._closed = True
             client = self._client
+            if client is None:  # never connected: nothing to flush or report
+                return self.stats()
             while (self._buffer or self._inflight) and self._stats.refused is None:
                 left = deadline - time.monotonic()
-                if left <= 0 or client is None:
+                if left <= 0:
                     break
                 self._cond.wait(min(left, 1.0))
             connected = self._connected
-        if client is not None:
-            if connected and self._stats.refused is None:
-                offline = Outgoing(
-                    self.availability_topic, OFFLINE, retain=True, acked=threading.Event()
-                )
-                self._send(offline)
-                assert offline.acked is not None
-                offline.acked.wait(max(deadline - time.monotonic(), 0) + OFFLINE_TIMEOUT_S)
-            with self._cond:
-                self._stop_sender = True
-                self._cond.notify_all()
-            if self._sender is not None:
-                self._sender.join(5)
-            client.disconnect()
-            client.loop_stop()
+        if connected and self._stats.refused is None:
+            offline = Outgoing(
+                self.availability_topic, OFFLINE, retain=True, acked=threading.Event()
+            )
+            self._send(offline)
+            assert offline.acked is not None
+            offline.acked.wait(max(deadline - time.monotonic(), 0) + OFFLINE_TIMEOUT_S)
+        with self._cond:
+            self._stop_sender = True
+            self._cond.notify_all()
+        if self._sender is not None:
+            self._sender.join(5)
+        client.disconnect()
+        client.loop_stop()
         with self._cond:
             left = [*self._buffer, *self._inflight.values()]
             self._stats.messages_undelivered = len(left)

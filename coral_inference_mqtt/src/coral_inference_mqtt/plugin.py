@@ -1,8 +1,8 @@
 """The ``mqtt`` plugin (entry point group ``coral_inference.patches``): its hooks.
 
 ``services.mqtt.enabled: true`` registers a frame sink publishing each pipeline's detection
-events and counts; the connection opens when the runtime starts and closes (``offline``) when
-it stops.
+events and counts; the connection opens when the first pipeline starts and closes
+(``offline``) when the runtime stops.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ def register_frame_sinks(register: Any, config: Any) -> None:
 
 @hookimpl
 def runtime_started(context: Any) -> None:
-    """Connect as soon as the runtime is up (``online`` before the first pipeline)."""
+    """Keep the service for ``runtime_stopping``. It connects when a first pipeline starts, so
+    commands that only initialise the runtime (``coral init``) never touch the broker."""
     for registration in context.services.frame_sinks.registrations:
         if isinstance(registration.factory, MqttService):
             context.stash[SERVICE] = registration.factory
-            registration.factory.start()
 
 
 @hookimpl
