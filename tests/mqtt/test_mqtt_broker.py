@@ -120,18 +120,20 @@ def test_a_demo_run_publishes_events_counts_discovery_and_goes_offline(
 
     # What a subscriber arriving later gets: the retained state.
     late = recorder_factory(broker.port, "late", clean=True)
+    discovery = {
+        "homeassistant/binary_sensor/coral_coral-run/detected/config",
+        "homeassistant/sensor/coral_coral-run/face_count/config",
+    }
+    retained = {AVAILABILITY, COUNTS, *discovery}
     late.wait_for(
-        lambda: bool(late.on(AVAILABILITY) and late.on(COUNTS)), DEADLINE_S, "retained state"
+        lambda: retained <= {m.topic for m in late.messages}, DEADLINE_S, "the retained state"
     )
     assert [(m.payload, m.retain) for m in late.on(AVAILABILITY)] == [(b"offline", True)]
     [retained_counts] = late.on(COUNTS)
     assert retained_counts.retain and retained_counts.json()["total"] == 0
     assert late.on(EVENTS) == []  # events are not retained
     configs = {m.topic: m for m in late.messages if m.topic.startswith("homeassistant/")}
-    assert set(configs) == {
-        "homeassistant/binary_sensor/coral_coral-run/detected/config",
-        "homeassistant/sensor/coral_coral-run/face_count/config",
-    }
+    assert set(configs) == discovery
     for message in configs.values():
         config = message.json()
         assert message.retain
