@@ -207,6 +207,12 @@ def test_events_produced_while_the_broker_is_down_arrive_after_it_restarts(
     assert any(3 < frame <= down_until for _, _, _, frame in got), (got, down_until)
     final = [m.json() for m in subscriber.on(COUNTS)][-1]
     assert final["total"] == 0
+    # The counters for subscribers: after the reconnect, and the final ones at exit.
+    stats = [m.json() for m in subscriber.on("coral/stats")]
+    assert len(stats) == 2, stats
+    assert stats[-1]["events_produced"] == stats[-1]["events_delivered"] == produced
+    assert (stats[-1]["events_dropped"], stats[-1]["reconnects"]) == (0, 1)
+    print(f"coral/stats at exit: {json.dumps(stats[-1], sort_keys=True)}")
 
 
 def test_wrong_credentials_are_one_clear_error_and_right_ones_publish(

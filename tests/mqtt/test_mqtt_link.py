@@ -58,6 +58,10 @@ def test_messages_published_while_the_broker_is_down_arrive_after_it_is_back(
     recorder.wait_for(
         lambda: bool(recorder.on("homeassistant/sensor/x/config")), DEADLINE_S, "the state"
     )
+    recorder.wait_for(lambda: bool(recorder.on("coral/stats")), DEADLINE_S, "the stats")
+    final = recorder.on("coral/stats")[-1].json()
+    assert final["events_produced"] == final["events_delivered"] == 20, final
+    assert (final["events_dropped"], final["reconnects"]) == (0, 1), final
     # in order (a QoS 1 redelivery may repeat one)
     firsts = list(dict.fromkeys(m.json()["seq"] for m in recorder.on("coral/p/events")))
     assert firsts == sorted(firsts)

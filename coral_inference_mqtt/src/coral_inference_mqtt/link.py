@@ -10,12 +10,15 @@ wait in the buffer until those are acknowledged, so retained counts keep their o
 Availability: ``PREFIX/availability`` is ``online`` (retained) on every connect, the last will
 says ``offline`` when the connection dies, and :meth:`MqttLink.close` publishes ``offline``.
 Retained "state" messages (Home Assistant discovery) are sent again on every connect.
+``PREFIX/stats`` (retained) carries the counters (events produced, delivered, dropped...):
+after each reconnect that followed an outage, and at exit.
 Works with paho-mqtt 1.6 and 2.x (``CallbackAPIVersion.VERSION2`` when present).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -104,6 +107,7 @@ class MqttLink:
     def __init__(self, settings: MqttSettings, password: str | None = None) -> None:
         self.settings = settings
         self.availability_topic = f"{settings.topic_prefix}/availability"
+        self.stats_topic = f"{settings.topic_prefix}/stats"
         self._password = password
         self._client: Any = None
         self._cond = threading.Condition()
@@ -163,6 +167,9 @@ class MqttLink:
                 self._cond.wait(min(left, 1.0))
             connected = self._connected
         if connected and self._stats.refused is None:
+            with self._cond:
+                final = self._stats_message()
+            self._send(final)
             offline = Outgoing(
                 self.availability_topic, OFFLINE, retain=True, acked=threading.Event()
             )
@@ -188,6 +195,11 @@ class MqttLink:
         """A copy of the counters so far."""
         with self._cond:
             return LinkStats(**vars(self._stats))
+
+    def _stats_message(self) -> Outgoing:
+        """``PREFIX/stats`` (retained): the counters now; caller holds the lock."""
+        counters = {k: v for k, v in vars(self._stats).items() if k != "refused"}
+        return Outgoing(self.stats_topic, json.dumps(counters, sort_keys=True), retain=True)
 
     # -- what the sinks call ----------------------------------------------------------------
 
@@ -296,6 +308,8 @@ class MqttLink:
             self._outage = _Outage()
             buffered = len(self._buffer) + len(self._inflight)
             states = list(self._state.items())
+            if was_away:  # after the buffered ones: what the outage cost, for subscribers
+                self._buffer.append(self._stats_message())
         if first:
             log.info("MQTT: connected to broker %s", self.settings.broker)
         if was_away:
@@ -320,7 +334,7 @@ class MqttLink:
                 del self._inflight[mid]
             closing = self._closed or self._stats.refused is not None
         if not closing and _code(rc) != 0:
-            self._went_away(f"the connection dropped (code {_code(rc)})")
+            self._went_away(f"the connection dropped, code {_code(rc)}")
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
         with self._cond:
