@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Real servers/browsers the tests start on 127.0.0.1: Debian's influxdb (InfluxDB 1.x, for the
 # metric sink), mosquitto (the MQTT plugin's broker), chromium (the WebRTC preview's browser
-# test) and GStreamer's RTSP server (a live camera, run by the system python3). Installed when missing and root.
+# test) and GStreamer's RTSP server (a live camera, run by the system python3). Installed when
+# missing and root.
 missing=()
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import Mosquitto, Recorder, find_mosquitto
 
+# the module, not the name: the source folder coral_inference_mqtt/ imports as a namespace
+pytest.importorskip("coral_inference_mqtt.events", reason="pip install ./coral_inference_mqtt")
+
 
 def clean_env() -> dict[str, str]:
     """The environment without CORAL_* (as tests/conftest.py's ``coral`` fixture runs)."""

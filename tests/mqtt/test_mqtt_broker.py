@@ -17,6 +17,7 @@ from mqtt_helpers import Message, Mosquitto, Recorder
 from coral_inference_mqtt.events import EventTracker
 
 pytestmark = pytest.mark.integration
+pytest.importorskip("paho.mqtt", reason="paho-mqtt comes with inference")
 
 #: What the runs need: the sample model, the frame-sink patch and this plugin.
 ONLY = "[onnx,local_models,frame_sinks,mqtt]"
