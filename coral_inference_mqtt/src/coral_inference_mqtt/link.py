@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from coral_inference_mqtt.messages import OFFLINE, ONLINE
@@ -98,7 +98,6 @@ class _Outage:
     """Whether the broker is away, so each outage is logged once."""
 
     away: bool = False
-    since: float = field(default_factory=time.monotonic)
 
 
 class MqttLink:
@@ -329,9 +328,11 @@ class MqttLink:
         rc = args[0] if len(args) == 1 else args[1]
         with self._cond:
             self._connected = False
-            # QoS 0 messages are not resent: they are gone with the connection.
+            # QoS 0 messages are not resent: gone with the connection, counted as dropped.
             for mid in [m for m, msg in self._inflight.items() if msg.qos == 0]:
-                del self._inflight[mid]
+                lost = self._inflight.pop(mid)
+                self._stats.messages_dropped += 1
+                self._stats.events_dropped += int(lost.event)
             closing = self._closed or self._stats.refused is not None
         if not closing and _code(rc) != 0:
             self._went_away(f"the connection dropped, code {_code(rc)}")
