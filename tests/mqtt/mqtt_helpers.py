@@ -138,6 +138,14 @@ class Recorder:
         self.client.loop_start()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, *rest: Any) -> None:
+        # paho 1.6: a dict; paho 2: ConnectFlags. A resumed session keeps its subscription, and
+        # subscribing again would replay every retained message as a duplicate.
+        if isinstance(flags, dict):
+            resumed = bool(flags.get("session present"))
+        else:
+            resumed = bool(getattr(flags, "session_present", False))
+        if resumed and self.subscribed.is_set():
+            return
         client.subscribe("#", qos=1)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
