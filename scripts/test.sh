@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real servers/browsers the tests start on 127.0.0.1: Debian's influxdb (InfluxDB 1.x, for the
-# metric sink), chromium (the WebRTC preview's browser test) and GStreamer's RTSP server (a live
-# camera, run by the system python3). Installed when missing and root.
+# metric sink), mosquitto (the MQTT plugin's broker), chromium (the WebRTC preview's browser
+# test) and GStreamer's RTSP server (a live camera, run by the system python3). Installed when
+# missing and root.
 missing=()
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -n "$(find /usr/lib -name 'GstRtspServer-1.0.typelib' -print -quit 2>/dev/null)" ] &&
   [ -n "$(find /usr/lib -name 'libgstx264.so' -print -quit 2>/dev/null)" ] &&
