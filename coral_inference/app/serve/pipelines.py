@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -303,7 +304,13 @@ class PipelineService:
             if ended:
                 status = "ended"
             elif not (pipeline.manager_id and self.host.is_alive(pipeline.manager_id)):
-                status = "ended" if meta else "stopped"
+                # Out of the stream manager's table: ended, unless its process is still
+                # closing its sinks (a retired pipeline writes its last frames, then flags the
+                # slot with its final counters): until then it still runs.
+                if not meta:
+                    status = "stopped"
+                elif not _process_alive(meta.get("pid")):
+                    status = "ended"
         if status in ("ended", "failed") and pipeline.record.state != status:
             pipeline.record.state = status  # kept: a restart does not run an ended file again
             self.store.set_state(pipeline.record.pipeline_id, status)
@@ -328,6 +335,19 @@ class PipelineService:
 
     def describe_all(self) -> list[dict[str, Any]]:
         return [self.describe(p) for p in list(self.pipelines.values())]
+
+
+def _process_alive(pid: Any) -> bool:
+    """Whether the process ``pid`` (a slot writer's) still exists."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _p50_p95(meta: dict[str, Any], key: str) -> dict[str, float | None]:

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install openvino (or pip install ./coral_inference_openvino)"
 
 
+def openvino_installed() -> bool:
+    """Whether the ``openvino`` package is installed: a regular package, not merely some folder
+    named ``openvino`` on ``sys.path`` (a namespace package that has no ``Core``)."""
+    spec = importlib.util.find_spec("openvino")
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
 class OpenVinoBackend:
     """Compiles a model package's weights with ``openvino.Core().compile_model``.
 
@@ -57,7 +64,7 @@ class OpenVinoBackend:
 
     def availability(self) -> Availability:
         """Cheap: is ``openvino`` importable (the devices are checked when a model loads)."""
-        if importlib.util.find_spec("openvino") is None:
+        if not openvino_installed():
             return Availability(False, f"openvino is not installed: {INSTALL_HINT}")
         return Availability(True, f"openvino {openvino_version()}")
 
@@ -74,7 +81,7 @@ class OpenVinoBackend:
 
     def diagnostics(self) -> dict[str, str]:
         """The OpenVINO section of ``coral doctor``: version and every device's full name."""
-        if importlib.util.find_spec("openvino") is None:
+        if not openvino_installed():
             return {"openvino": f"not installed: {INSTALL_HINT}"}
         try:
             report = self.devices()
