@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from coral_inference.services.frame_clock import frame_age_ms
+from coral_inference.services.predictions import detection_count, frame_timestamp_utc
+
 log = logging.getLogger(__name__)
 
 #: Frames a sink may have waiting before new ones are dropped (``queue_size`` default).
@@ -261,9 +264,6 @@ class PipelineSinks:
     def on_frame(self, predictions: dict[str, Any] | None, frame: Any) -> None:
         if not self.sinks:
             return
-        from coral_inference.services.frame_clock import frame_age_ms
-        from coral_inference.services.predictions import detection_count, frame_timestamp_utc
-
         result = FrameResult(
             pipeline_id=self.pipeline_id,
             source_id=getattr(frame, "source_id", None),

@@ -309,7 +309,8 @@ class SegmentedRecorder:
                 return
         image = self._annotated(frame, item.detections)
         seconds = (frame_time - segment.start).total_seconds()
-        rows = self._rows(item)
+        # the rows feed the track and detections-only retention; built only for them
+        rows = self._rows(item) if segment.track is not None or self.retain_detections else []
         try:
             segment.writer.write(image, seconds)
             if segment.track is not None:
