@@ -121,6 +121,16 @@ def test_pipeline_lifecycle_recordings_and_metrics(
     assert status == 200 and headers["content-type"] == "application/x-ndjson", headers
     rows = [json.loads(line) for line in track.decode().splitlines()]
     assert len(rows) == first["frames"] and rows[0]["t"] == 0.0
+    # the track is served behind the same guard and name checks as the segment
+    status, _, _ = server.request("GET", first["track"], headers={"Host": "evil.example"})
+    assert status == 403
+    status, headers, _ = server.request(
+        "GET", first["track"], headers={"Origin": "http://evil.example"}
+    )
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}, headers
+    folder = first["track"].rsplit("/", 1)[0]
+    status, _, body = server.request("GET", f"{folder}/notes.jsonl")
+    assert status == 400 and b"not a recording segment or track name" in body
 
     # metrics series from the SQLite store
     status, series = server.json("GET", f"/coral/metrics/{pipeline_id}")
